@@ -1,0 +1,10 @@
+// Each translation unit registers its functions on the addon's exports.
+#pragma once
+#include "pch.h"
+
+namespace onestep {
+void RegisterCreation(Napi::Env env, Napi::Object exports);
+void RegisterOps(Napi::Env env, Napi::Object exports);
+void RegisterTransfer(Napi::Env env, Napi::Object exports);
+void RegisterRuntime(Napi::Env env, Napi::Object exports);
+}  // namespace onestep

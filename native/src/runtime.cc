@@ -1,0 +1,117 @@
+// Process-wide state: what the addon was built against, CUDA, seeds, threads, grad mode, memory.
+#include "convert.h"
+#include "memory.h"
+#include "registry.h"
+#include "worker.h"
+
+#ifdef ONESTEP_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <cuda_runtime_api.h>
+#endif
+
+namespace onestep {
+namespace {
+
+Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("torchVersion", TORCH_VERSION);
+  out.Set("flavour", ONESTEP_TORCH_FLAVOUR);
+#ifdef ONESTEP_WITH_CUDA
+  out.Set("cuda", Napi::Boolean::New(env, true));
+  out.Set("cudaVersion", std::to_string(CUDART_VERSION / 1000) + "." + std::to_string(CUDART_VERSION % 1000 / 10));
+#else
+  out.Set("cuda", Napi::Boolean::New(env, false));
+  out.Set("cudaVersion", env.Null());
+#endif
+  out.Set("parallelInfo", at::get_parallel_info());
+  return out;
+}
+
+Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); }
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
+}
+
+// cudaMemory(index) → { free, total } bytes of the device as the driver sees it.
+Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
+  int64_t index = GetInt(info, 0, "index");
+  if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count()))
+    throw UserError(code::kCudaUnavailable, "no CUDA device " + std::to_string(index));
+  Napi::Object out = Napi::Object::New(info.Env());
+#ifdef ONESTEP_WITH_CUDA
+  c10::DeviceGuard guard(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index)));
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) throw UserError(code::kTorch, "cudaMemGetInfo failed");
+  out.Set("free", Napi::Number::New(info.Env(), static_cast<double>(free_bytes)));
+  out.Set("total", Napi::Number::New(info.Env(), static_cast<double>(total_bytes)));
+#endif
+  return out;
+}
+
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+#ifdef ONESTEP_WITH_CUDA
+  if (torch::cuda::is_available()) c10::cuda::device_synchronize();
+#endif
+  return info.Env().Undefined();
+}
+
+// Returns cached, unused blocks of the CUDA caching allocator to the driver.
+Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+#ifdef ONESTEP_WITH_CUDA
+  if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  return info.Env().Undefined();
+}
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  int64_t seed = GetInt(info, 0, "seed");
+  if (seed < 0) ThrowValueError("seed must be a non-negative integer");
+  torch::manual_seed(static_cast<uint64_t>(seed));  // CPU and every CUDA device
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int64_t threads = GetInt(info, 0, "threads");
+  if (threads < 1 || threads > 1024) ThrowValueError("threads must be between 1 and 1024");
+  SetIntraOpThreads(static_cast<int>(threads));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), IntraOpThreads()); }
+
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  at::GradMode::set_enabled(GetBool(info, 0, "enabled"));
+  return info.Env().Undefined();
+}
+
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled()); }
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  memory::Stats stats = memory::Current();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("tensors", Napi::Number::New(info.Env(), static_cast<double>(stats.tensors)));
+  out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(stats.bytes)));
+  return out;
+}
+
+}  // namespace
+
+void RegisterRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("buildInfo", Napi::Function::New(env, Checked<&BuildInfo>, "buildInfo"));
+  exports.Set("cudaIsAvailable", Napi::Function::New(env, Checked<&CudaIsAvailable>, "cudaIsAvailable"));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, Checked<&CudaDeviceCount>, "cudaDeviceCount"));
+  exports.Set("cudaMemory", Napi::Function::New(env, Checked<&CudaMemory>, "cudaMemory"));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, Checked<&CudaSynchronize>, "cudaSynchronize"));
+  exports.Set("cudaEmptyCache", Napi::Function::New(env, Checked<&CudaEmptyCache>, "cudaEmptyCache"));
+  exports.Set("manualSeed", Napi::Function::New(env, Checked<&ManualSeed>, "manualSeed"));
+  exports.Set("setNumThreads", Napi::Function::New(env, Checked<&SetNumThreads>, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, Checked<&GetNumThreads>, "getNumThreads"));
+  exports.Set("setGradEnabled", Napi::Function::New(env, Checked<&SetGradEnabled>, "setGradEnabled"));
+  exports.Set("isGradEnabled", Napi::Function::New(env, Checked<&IsGradEnabled>, "isGradEnabled"));
+  exports.Set("memory", Napi::Function::New(env, Checked<&Memory>, "memory"));
+}
+
+}  // namespace onestep

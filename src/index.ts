@@ -1,0 +1,14 @@
+/**
+ * onestep: train one-step diffusion generators without distillation, on a native libtorch core.
+ * This module is the public entry point.
+ */
+export { Tensor, tidy, dispose, isTensor } from './tensor.js';
+export type { Device, Operand, Scalar, ReduceOptions } from './tensor.js';
+export { keep } from './scope.js';
+export { tensor, zeros, ones, full, randn, rand, randint, arange, cat, stack, where, conv2d } from './creation.js';
+export type { TensorOptions, Conv2dOptions } from './creation.js';
+export { cuda, manualSeed, setNumThreads, getNumThreads, isGradEnabled, noGrad, memory, sharesStorage, buildInfo } from './runtime.js';
+export type { BuildInfo } from './runtime.js';
+export { DTYPES } from './dtype.js';
+export type { DType, FloatDType, HostArray, HostArrayOf, TensorData } from './dtype.js';
+export { ErrorCode, OnestepError } from './errors.js';

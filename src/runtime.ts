@@ -1,0 +1,86 @@
+/** Process-wide controls: CUDA, random seeds, threads, autograd mode, memory accounting. */
+import { typeError, valueError } from './errors.js';
+import { native } from './native.js';
+import type { BuildInfo } from './native-types.js';
+import { Tensor } from './tensor.js';
+
+export type { BuildInfo };
+
+/** What the loaded addon was built against (libtorch version, CUDA, prebuild flavour). */
+export function buildInfo(): BuildInfo {
+  return native().buildInfo();
+}
+
+export const cuda = {
+  /** True when the addon has CUDA and a CUDA device is visible. */
+  isAvailable(): boolean {
+    return native().cudaIsAvailable();
+  },
+  deviceCount(): number {
+    return native().cudaDeviceCount();
+  },
+  /** Waits for all queued work on the current CUDA device. */
+  synchronize(): void {
+    native().cudaSynchronize();
+  },
+  /** Returns cached, unused GPU memory of libtorch's caching allocator to the driver. */
+  emptyCache(): void {
+    native().cudaEmptyCache();
+  },
+  /** Free and total bytes of a device, as the driver reports them. */
+  memoryInfo(index = 0): { free: number; total: number } {
+    const info = native().cudaMemory(index);
+    return { free: info.free ?? 0, total: info.total ?? 0 };
+  },
+};
+
+/** Seeds the CPU generator and every CUDA device's, as torch.manual_seed. */
+export function manualSeed(seed: number): void {
+  if (!Number.isSafeInteger(seed) || seed < 0) throw valueError(`seed must be a non-negative integer; got ${String(seed)}`);
+  native().manualSeed(seed);
+}
+
+/**
+ * Intra-op threads for CPU work (default: OMP_NUM_THREADS or every core). Applies to the JS
+ * thread and to the worker threads that run async work.
+ */
+export function setNumThreads(threads: number): void {
+  if (!Number.isSafeInteger(threads) || threads < 1) throw valueError(`threads must be a positive integer; got ${String(threads)}`);
+  native().setNumThreads(threads);
+}
+
+export function getNumThreads(): number {
+  return native().getNumThreads();
+}
+
+/** Whether autograd records operations on this thread (async work inherits it). */
+export function isGradEnabled(): boolean {
+  return native().isGradEnabled();
+}
+
+/** Runs a synchronous `fn` with autograd off, as torch.no_grad(). */
+export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw typeError('noGrad(fn) needs a function');
+  const binding = native();
+  const previous = binding.isGradEnabled();
+  binding.setGradEnabled(false);
+  try {
+    const result = fn();
+    if (result instanceof Promise) {
+      throw typeError('noGrad(fn) takes a synchronous function: async work started inside it already captured the grad mode; await outside');
+    }
+    return result;
+  } finally {
+    binding.setGradEnabled(previous);
+  }
+}
+
+/** Live native tensors and the distinct storage bytes they hold (shared storage counted once). */
+export function memory(): { tensors: number; bytes: number } {
+  return native().memory();
+}
+
+/** True when two tensors are views of the same storage. */
+export function sharesStorage(a: Tensor, b: Tensor): boolean {
+  return native().sharesStorage(a.handle, b.handle);
+}
