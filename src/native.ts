@@ -2,7 +2,7 @@
  * Finds and loads the native addon, in node-gyp-build's order: the local build
  * (build/Release, made by `npm run build:native`) first, then prebuilds under
  * prebuilds/<platform>-<arch>/, whose names say the libtorch they need
- * (`onestep-torch2.11-cu130.napi.node`), CUDA flavours before CPU ones. A binary that cannot load
+ * (`onestep-torch2.11-cu130.node`), CUDA flavours before CPU ones. A binary that cannot load
  * (libtorch missing, or another libtorch version: an undefined symbol) fails with a message
  * naming the libtorch it needs and the command that rebuilds it.
  */
@@ -34,7 +34,7 @@ function describeBuild(metaFile: string): string {
   }
 }
 
-const PREBUILD_NAME = /^onestep-torch(\d+\.\d+)-(cpu|cu\d+)\.napi\.node$/;
+const PREBUILD_NAME = /^onestep-torch(\d+\.\d+)-(cpu|cu\d+)(?:\.napi)?\.node$/;
 
 export function findCandidates(root = packageRoot): Candidate[] {
   const override = process.env.ONESTEP_ADDON;

@@ -5,11 +5,16 @@
 # Sets TORCH_LIBRARIES plus ONESTEP_TORCH_{VERSION,CUDA,CUDA_JSON,CUDA_LIBS,FLAVOUR,SOURCE,LIB_DIR}.
 
 # native/tools/install.mjs looks for this marker to show the message alone, without CMake's trace.
-set(ONESTEP_NO_LIBTORCH_MESSAGE "ONESTEP_NO_LIBTORCH: libtorch was not found. onestep looks for it in three places, in this order:
+set(ONESTEP_NO_LIBTORCH_MESSAGE "libtorch was not found. onestep looks for it in three places, in this order:
   1. LIBTORCH=/path/to/libtorch (an unzipped libtorch, or the folder of a `torch` Python package);
   2. the torch package of `python3` (pip install torch);
   3. the system's libtorch (Debian 12: apt-get install libtorch-dev).
 Then rebuild: npm run rebuild:native")
+
+function(_onestep_fail text)
+  message(NOTICE "ONESTEP_ERROR_BEGIN\n${text}\nONESTEP_ERROR_END")
+  message(FATAL_ERROR "onestep: libtorch not usable (see above)")
+endfunction()
 
 function(_onestep_torch_dir_in prefix out)
   foreach(candidate "${prefix}/share/cmake/Torch" "${prefix}/Torch" "${prefix}/lib/cmake/Torch")
@@ -26,9 +31,9 @@ macro(onestep_find_libtorch)
   if(DEFINED ENV{LIBTORCH} AND NOT "$ENV{LIBTORCH}" STREQUAL "")
     _onestep_torch_dir_in("$ENV{LIBTORCH}" _torch_dir)
     if(NOT _torch_dir)
-      message(FATAL_ERROR "ONESTEP_NO_LIBTORCH: LIBTORCH=$ENV{LIBTORCH} holds no share/cmake/Torch/TorchConfig.cmake. "
-        "Point it at an unzipped libtorch or at the folder of a torch Python package "
-        "(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'), or unset it.")
+      _onestep_fail("LIBTORCH=$ENV{LIBTORCH} holds no share/cmake/Torch/TorchConfig.cmake.
+Point it at an unzipped libtorch or at the folder of a torch Python package
+(python3 -c 'import torch, os; print(os.path.dirname(torch.__file__))'), or unset it.")
     endif()
     set(ONESTEP_TORCH_SOURCE "LIBTORCH=$ENV{LIBTORCH}")
   endif()
@@ -56,7 +61,7 @@ macro(onestep_find_libtorch)
   else()
     find_package(Torch CONFIG QUIET)
     if(NOT Torch_FOUND)
-      message(FATAL_ERROR "${ONESTEP_NO_LIBTORCH_MESSAGE}")
+      _onestep_fail("${ONESTEP_NO_LIBTORCH_MESSAGE}")
     endif()
     set(ONESTEP_TORCH_SOURCE "the system's libtorch (${Torch_DIR})")
   endif()

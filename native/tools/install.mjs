@@ -44,11 +44,10 @@ const output = `${build.stdout ?? ''}${build.stderr ?? ''}`;
 writeFileSync(log, output);
 
 if (build.status !== 0) {
-  const marker = output.indexOf('ONESTEP_NO_LIBTORCH: ');
-  if (marker >= 0) {
-    // FindLibtorch's own message, without the CMake trace around it.
-    const text = output.slice(marker + 'ONESTEP_NO_LIBTORCH: '.length).split(/\n\s*\n|\nCall Stack|\n-- Configuring incomplete/)[0];
-    console.error(`\nonestep: ${text.replace(/\n\s{2,}/g, '\n  ').trim()}\n`);
+  // FindLibtorch's own message, without the CMake trace around it.
+  const own = /ONESTEP_ERROR_BEGIN\n([\s\S]*?)\nONESTEP_ERROR_END/.exec(output);
+  if (own) {
+    console.error(`\nonestep: ${own[1]}\n`);
   } else {
     console.error(output.split('\n').slice(-60).join('\n'));
     console.error(`\nonestep: building the native addon failed (full log: ${log}).`);

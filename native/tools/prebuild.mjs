@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run prebuild`: a stripped Node-API prebuild for this platform, named after the libtorch it
-// was built against: prebuilds/<platform>-<arch>/onestep-<flavour>.napi.node, e.g.
-// onestep-torch2.11-cu130.napi.node. src/native.ts picks prebuilds by that name.
+// was built against: prebuilds/<platform>-<arch>/onestep-<flavour>.node, e.g.
+// onestep-torch2.11-cu130.node. src/native.ts picks prebuilds by that name.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,5 +28,5 @@ prebuildify({
     console.error(error.message);
     process.exit(1);
   }
-  console.log(`prebuilds/${process.platform}-${process.arch}/onestep-${flavour}.napi.node`);
+  console.log(`prebuilds/${process.platform}-${process.arch}/onestep-${flavour}.node`);
 });
