@@ -58,18 +58,18 @@ export function isGradEnabled(): boolean {
   return native().isGradEnabled();
 }
 
-/** Runs a synchronous `fn` with autograd off, as torch.no_grad(). */
+/**
+ * Runs `fn` with autograd off, as torch.no_grad(). Native work queued inside `fn` (async calls)
+ * captures the mode when queued, so it runs without grad even after `fn` returns; code after an
+ * `await` inside an async `fn` runs with the outer mode again.
+ */
 export function noGrad<T>(fn: () => T): T {
   if (typeof fn !== 'function') throw typeError('noGrad(fn) needs a function');
   const binding = native();
   const previous = binding.isGradEnabled();
   binding.setGradEnabled(false);
   try {
-    const result = fn();
-    if (result instanceof Promise) {
-      throw typeError('noGrad(fn) takes a synchronous function: async work started inside it already captured the grad mode; await outside');
-    }
-    return result;
+    return fn();
   } finally {
     binding.setGradEnabled(previous);
   }

@@ -5,6 +5,7 @@
  * scopes never claim each other's tensors.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { typeError } from './errors.js';
 
 /** What a scope can own: a Tensor, without importing tensor.ts here. */
 export interface Disposable {
@@ -82,7 +83,7 @@ export function makeTidy(isOwned: (v: unknown) => v is Disposable) {
   function tidy<T>(fn: () => Promise<T>): Promise<T>;
   function tidy<T>(fn: () => T): T;
   function tidy<T>(fn: () => T | Promise<T>): T | Promise<T> {
-    if (typeof fn !== 'function') throw new TypeError('tidy(fn) needs a function');
+    if (typeof fn !== 'function') throw typeError('tidy(fn) needs a function');
     const scope = new Scope(current.getStore());
     let result: T | Promise<T>;
     try {

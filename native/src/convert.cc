@@ -117,7 +117,7 @@ double GetNumber(const Napi::CallbackInfo& info, size_t index, const char* what)
 
 int64_t GetInt(const Napi::CallbackInfo& info, size_t index, const char* what) {
   double d = GetNumber(info, index, what);
-  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9.0e15)
+  if (!std::isfinite(d) || std::floor(d) != d || std::fabs(d) > 9007199254740992.0)
     ThrowValueError(std::string(what) + " must be an integer; got " + Describe(info[index]));
   return static_cast<int64_t>(d);
 }

@@ -26,7 +26,7 @@ void TensorHandle::Register(Napi::Env env, Napi::Object exports) {
 TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
   // Only Wrap() may construct: it passes the tensor as an External.
   if (info.Length() != 1 || !info[0].IsExternal())
-    throw Napi::TypeError::New(info.Env(), "TensorHandle is created by onestep's tensor functions, not by `new`");
+    throw MakeJsError(info.Env(), {code::kInvalidArgType, "TensorHandle is created by onestep's tensor functions, not by `new`", true});
   tensor_ = *info[0].As<Napi::External<at::Tensor>>().Data();
   memory_key_ = memory::Track(tensor_);
   memory::FlushToV8(info.Env());

@@ -1,0 +1,35 @@
+/** Shared helpers for the test suites. */
+import { expect } from 'vitest';
+import { cuda } from '../src/index.js';
+
+/** `npm run test:gpu` sets this: CUDA cases then must run, not skip. */
+export const gpuRequired = process.env.ONESTEP_TEST_GPU === '1';
+export const hasCuda = (() => {
+  const available = cuda.isAvailable();
+  if (gpuRequired && !available) throw new Error('ONESTEP_TEST_GPU=1 but CUDA is not available to the addon');
+  return available;
+})();
+
+/** Asserts that `fn` throws (or rejects with) an Error carrying `code` and a message matching `message`. */
+export async function expectError(fn: () => unknown, code: string, message?: RegExp): Promise<Error> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, 'expected an error').toBeInstanceOf(Error);
+  expect((caught as { code?: string }).code).toBe(code);
+  if (message) expect((caught as Error).message).toMatch(message);
+  return caught as Error;
+}
+
+export async function forceGc(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run the tests with --expose-gc (tests/vitest.config.ts does)');
+  // FinalizationRegistry callbacks run in later turns of the event loop, after a collection.
+  for (let i = 0; i < 10; i++) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
