@@ -33,3 +33,8 @@ export async function forceGc(): Promise<void> {
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/** A tensor's values as a plain array (bigint for int64), for assertions. */
+export async function values(t: { toTypedArray(): Promise<ArrayLike<number | bigint>> }): Promise<(number | bigint)[]> {
+  return Array.from(await t.toTypedArray());
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { dispose, keep, memory, ones, randn, sharesStorage, tensor, tidy, zeros, type Tensor } from '../src/index.js';
-import { forceGc } from './helpers.js';
+import { forceGc, values } from './helpers.js';
 
 describe('native memory', () => {
   it('returns to its baseline after 10 000 tensors are created and disposed', () => {
@@ -46,8 +46,8 @@ describe('native memory', () => {
     expect(memory().bytes - baseline.bytes).toBe(24); // three handles, one storage
     base.dispose();
     expect(memory().bytes - baseline.bytes).toBe(24); // still held by the views
-    expect(Array.from(await view.toTypedArray())).toEqual([1, 4, 2, 5, 3, 6]);
-    expect(Array.from(await slice.toTypedArray())).toEqual([2, 3, 5, 6]);
+    expect(await values(view)).toEqual([1, 4, 2, 5, 3, 6]);
+    expect(await values(slice)).toEqual([2, 3, 5, 6]);
     view.dispose();
     slice.dispose();
     expect(memory()).toEqual(baseline);
@@ -129,6 +129,6 @@ describe('native memory', () => {
     const t = tensor([1, 2, 3]);
     const host = await t.toTypedArray();
     host[0] = 100;
-    expect(Array.from(await t.toTypedArray())).toEqual([1, 2, 3]);
+    expect(await values(t)).toEqual([1, 2, 3]);
   });
 });

@@ -1,0 +1,123 @@
+// CUDA cases: run by `npm run test:gpu` on a GPU machine (which then fails if CUDA is missing);
+// skipped where the addon has no CUDA device, as in CI.
+import { describe, expect, it } from 'vitest';
+import { conv2d, cuda, ErrorCode, manualSeed, memory, ones, randn, tensor, tidy, zeros } from '../src/index.js';
+import { native } from '../src/native.js';
+import { expectError, hasCuda, values } from './helpers.js';
+
+function maxRelativeError(got: Float32Array, want: Float32Array): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return err / scale;
+}
+
+describe.runIf(hasCuda)('CUDA', () => {
+  it('creates tensors on the device and reports it', () => {
+    expect(cuda.deviceCount()).toBeGreaterThan(0);
+    const t = zeros([2, 3], { device: 'cuda' });
+    expect(t.device).toBe('cuda:0');
+    expect(ones([1], { device: 'cuda:0' }).device).toBe('cuda:0');
+  });
+
+  it('copies host → device → host without changing values, for every dtype', async () => {
+    const cases = [
+      tensor(new Float32Array([1.5, -2, 3e-8])),
+      tensor(new Float64Array([Math.PI, -1e300])),
+      tensor(new BigInt64Array([2n ** 60n, -5n])),
+      tensor(new Int32Array([7, -8])),
+      tensor(new Uint8Array([0, 255])),
+      tensor([true, false, true]),
+      tensor(new Uint16Array([0x3c00, 0xc000]), { dtype: 'float16' }),
+      tensor(new Uint16Array([0x3f80, 0x4049]), { dtype: 'bfloat16' }),
+    ];
+    for (const host of cases) {
+      const device = await host.to('cuda');
+      expect(device.device).toBe('cuda:0');
+      expect(device.dtype).toBe(host.dtype);
+      const back = await device.to('cpu');
+      expect(await values(back)).toEqual(await values(host));
+      expect(await values(device)).toEqual(await values(host));
+    }
+  });
+
+  it('multiplies matrices on the device like the CPU does', async () => {
+    manualSeed(0);
+    const a = randn([256, 128], { dtype: 'float64' });
+    const b = randn([128, 64], { dtype: 'float64' });
+    const want = await a.matmul(b).to('float32');
+    const got = (await a.to('cuda')).matmul(await b.to('cuda'));
+    expect(got.device).toBe('cuda:0');
+    expect(maxRelativeError(await got.toTypedArray() as Float32Array, await want.toTypedArray() as Float32Array)).toBeLessThan(1e-10);
+    const a32 = await (await a.to('float32')).to('cuda');
+    const b32 = await (await b.to('float32')).to('cuda');
+    // float32 matmul; TF32 tensor cores, if enabled, give ~1e-3.
+    expect(maxRelativeError(await a32.matmul(b32).toTypedArray() as Float32Array, await want.toTypedArray() as Float32Array)).toBeLessThan(5e-3);
+  });
+
+  it('runs a conv forward and backward on the device matching the CPU', async () => {
+    manualSeed(1);
+    const x = randn([4, 3, 16, 16], { dtype: 'float64' });
+    const w = randn([8, 3, 3, 3], { dtype: 'float64', requiresGrad: true });
+    const y = conv2d(x, w, null, { padding: 1 });
+    await y.square().sum().backward();
+    const wantY = await y.detach().toTypedArray() as Float64Array;
+    const wantGrad = await w.grad!.toTypedArray() as Float64Array;
+
+    const xd = await x.to('cuda');
+    const wd = (await w.detach().to('cuda'));
+    const wLeaf = tensor(await wd.to('cpu').then((t) => t.toTypedArray()) as Float64Array, { shape: [8, 3, 3, 3], dtype: 'float64', device: 'cuda', requiresGrad: true });
+    const yd = conv2d(xd, wLeaf, null, { padding: 1 });
+    await yd.square().sum().backward();
+    const gotY = await yd.detach().toTypedArray() as Float64Array;
+    const gotGrad = await wLeaf.grad!.toTypedArray() as Float64Array;
+    expect(wLeaf.grad!.device).toBe('cuda:0');
+    expect(maxRelativeError(Float32Array.from(gotY), Float32Array.from(wantY))).toBeLessThan(1e-9);
+    expect(maxRelativeError(Float32Array.from(gotGrad), Float32Array.from(wantGrad))).toBeLessThan(1e-9);
+  });
+
+  it('rejects mixing devices with libtorch\'s message', async () => {
+    await expectError(() => ones([2]).add(ones([2], { device: 'cuda' })), ErrorCode.Torch, /same device/);
+  });
+
+  it('turns CUDA out-of-memory into an Error and keeps working', async () => {
+    const before = cuda.memoryInfo();
+    expect(before.total).toBeGreaterThan(1e9);
+    // 4 TiB: far beyond any card; the caching allocator fails at once (no managed memory).
+    await expectError(() => zeros([2 ** 40], { device: 'cuda' }), ErrorCode.OutOfMemory, /out of memory/i);
+    await expectError(() => tidy(async () => (await ones([2 ** 20]).to('cuda')).expand(2 ** 20, 2 ** 20).contiguous()), ErrorCode.OutOfMemory);
+    expect(ones([4], { device: 'cuda' }).sum().item()).toBe(4);
+  });
+
+  it('gives device memory back: 1000 CUDA tensors disposed leave memory() and the driver where they were', async () => {
+    cuda.synchronize();
+    cuda.emptyCache();
+    const baseline = memory();
+    const freeBefore = cuda.memoryInfo().free;
+    for (let i = 0; i < 1000; i++) {
+      tidy(() => { randn([1 << 18], { device: 'cuda' }).mul(2); }); // 1 MiB each
+    }
+    expect(memory()).toEqual(baseline);
+    cuda.synchronize();
+    cuda.emptyCache();
+    expect(Math.abs(cuda.memoryInfo().free - freeBefore)).toBeLessThan(64 << 20);
+  });
+
+  it('draws reproducible random numbers on the device', async () => {
+    manualSeed(7);
+    const a = await randn([8], { device: 'cuda' }).toTypedArray();
+    manualSeed(7);
+    expect(await randn([8], { device: 'cuda' }).toTypedArray()).toEqual(a);
+  });
+
+  it('runs async jobs on a worker with the caller\'s CUDA device and stream', async () => {
+    const result = await native().busy(50);
+    expect(result.gradEnabled).toBe(true);
+    result.tensor.dispose();
+    const moved = await randn([1024], { device: 'cuda' }).to('cpu');
+    expect(moved.device).toBe('cpu');
+  });
+});
