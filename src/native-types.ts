@@ -60,6 +60,7 @@ export interface NativeBinding {
   sharesStorage(a: NativeHandle, b: NativeHandle): boolean;
   conv2d(input: NativeHandle, weight: NativeHandle, bias: NativeHandle | null, stride: number, padding: number, dilation: number, groups: number): NativeHandle;
   grad(t: NativeHandle): NativeHandle | null;
+  setRequiresGrad(t: NativeHandle, requiresGrad: boolean): void;
   backward(t: NativeHandle): Promise<void>;
 
   toAsync(t: NativeHandle, device: string | null, dtype: DType | null): Promise<NativeHandle>;

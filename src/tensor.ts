@@ -82,6 +82,12 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return g === null ? null : new Tensor(g);
   }
 
+  /** Starts (or stops) recording operations on this leaf tensor for autograd. Returns this. */
+  requiresGrad_(requiresGrad = true): this {
+    native().setRequiresGrad(this.handle, requiresGrad);
+    return this;
+  }
+
   /** Back-propagates from this scalar into every leaf that requires grad, on a worker thread. */
   async backward(): Promise<void> {
     await native().backward(this.handle);

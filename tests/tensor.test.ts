@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   arange, cat, conv2d, full, manualSeed, ones, rand, randint, randn, stack, tensor, where, zeros,
-  type DType,
+  type DType, type Tensor,
 } from '../src/index.js';
-import { values } from './helpers.js';
+import { expectError, values } from './helpers.js';
 
 describe('tensor creation', () => {
   it('takes each supported typed array with its own dtype', async () => {
@@ -216,6 +216,22 @@ describe('tensor operations', () => {
     await out.sum().backward();
     expect(await values(weight.grad!)).toEqual([4, 4, 4, 4]);
     expect(conv2d(ones([2, 3, 8, 8]), ones([4, 3, 3, 3]), zeros([4]), { padding: 1, stride: 2 }).shape).toEqual([2, 4, 4, 4]);
+  });
+
+  it('trains a line by gradient descent with autograd', async () => {
+    const x = arange(0, 1, 0.125);
+    const y = x.mul(3).sub(2);
+    let w: Tensor = zeros([1]).requiresGrad_();
+    let b: Tensor = zeros([1]).requiresGrad_();
+    for (let step = 0; step < 300; step++) {
+      const loss = x.mul(w).add(b).sub(y).square().mean();
+      await loss.backward();
+      w = w.sub(w.grad!.mul(0.5)).detach().requiresGrad_();
+      b = b.sub(b.grad!.mul(0.5)).detach().requiresGrad_();
+    }
+    expect(w.item()).toBeCloseTo(3, 3);
+    expect(b.item()).toBeCloseTo(-2, 3);
+    await expectError(() => ones([1], { dtype: 'int32' }).requiresGrad_(), 'ERR_TORCH', /floating point/);
   });
 
   it('describes itself for console output', () => {

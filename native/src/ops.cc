@@ -269,6 +269,13 @@ Napi::Value Grad(const Napi::CallbackInfo& info) {
   return Wrap(info, t.grad());
 }
 
+// setRequiresGrad(tensor, flag): in place, on a leaf (a tensor no operation produced)
+Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
+  Tensor t = TensorHandle::TensorOf(info[0], "tensor");
+  t.set_requires_grad(GetBool(info, 1, "requiresGrad"));
+  return info.Env().Undefined();
+}
+
 Napi::Value SharesStorage(const Napi::CallbackInfo& info) {
   const Tensor& a = TensorHandle::TensorOf(info[0], "a");
   const Tensor& b = TensorHandle::TensorOf(info[1], "b");
@@ -300,6 +307,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   exports.Set("item", Napi::Function::New(env, Checked<&Item>, "item"));
   exports.Set("conv2d", Napi::Function::New(env, Checked<&Conv2d>, "conv2d"));
   exports.Set("grad", Napi::Function::New(env, Checked<&Grad>, "grad"));
+  exports.Set("setRequiresGrad", Napi::Function::New(env, Checked<&SetRequiresGrad>, "setRequiresGrad"));
   exports.Set("sharesStorage", Napi::Function::New(env, Checked<&SharesStorage>, "sharesStorage"));
 }
 

@@ -14,10 +14,9 @@ packages=(
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
   cmake ninja-build g++ make ccache python3
 )
-echo "onestep setup: apt-get install ${packages[*]// #*/}"
+echo "onestep setup: apt-get install ${packages[*]}"
 $SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
-  libtorch-dev python3-torch libopenblas0-pthread dataset-fashion-mnist cmake ninja-build g++ make ccache python3 \
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${packages[@]}" \
   >/tmp/onestep-apt.log 2>&1 || { tail -40 /tmp/onestep-apt.log; exit 1; }
 
 echo "onestep setup: npm ci (builds the native addon; log in build/install.log)"
