@@ -114,7 +114,10 @@ describe('building the addon', () => {
 
   it('names the three ways to provide libtorch, in one short message, when none is found', () => {
     // CMAKE_DISABLE_FIND_PACKAGE_Torch hides the system's libtorch from CMake, as on a machine without it.
-    const run = install(project('no-torch'), { npm_cmake_CMAKE_DISABLE_FIND_PACKAGE_Torch: 'ON', LIBTORCH: '' });
+    // ONESTEP_PYTHON pointing nowhere skips python3's torch (the GPU machine has one).
+    const run = install(project('no-torch'), {
+      npm_cmake_CMAKE_DISABLE_FIND_PACKAGE_Torch: 'ON', LIBTORCH: '', ONESTEP_PYTHON: join(scratch, 'no-python3'),
+    });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('onestep: libtorch was not found.');
     expect(run.stderr).toMatch(/1\. LIBTORCH=[\s\S]*2\. the torch package of `python3`[\s\S]*3\. the system's libtorch \(Debian 12: apt-get install libtorch-dev\)/);

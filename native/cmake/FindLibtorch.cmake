@@ -1,6 +1,7 @@
 # Locates libtorch in the order the README documents, says which one it chose, and describes it:
 #   1. $LIBTORCH: a libtorch root (unzipped libtorch) or the folder of a `torch` Python package;
-#   2. the `torch` package of `python3` (torch.utils.cmake_prefix_path);
+#   2. the `torch` package of `python3` (torch.utils.cmake_prefix_path; ONESTEP_PYTHON names
+#      another interpreter);
 #   3. the system's (Debian's libtorch-dev puts TorchConfig.cmake on CMake's default path).
 # Sets TORCH_LIBRARIES plus ONESTEP_TORCH_{VERSION,CUDA,CUDA_JSON,CUDA_LIBS,FLAVOUR,SOURCE,LIB_DIR}.
 
@@ -39,8 +40,12 @@ Point it at an unzipped libtorch or at the folder of a torch Python package
   endif()
 
   if(NOT _torch_dir)
-    find_program(_python3 python3)
-    if(_python3)
+    if(DEFINED ENV{ONESTEP_PYTHON})
+      set(_python3 "$ENV{ONESTEP_PYTHON}")
+    else()
+      find_program(_python3 python3)
+    endif()
+    if(_python3 AND EXISTS "${_python3}")
       execute_process(COMMAND ${_python3} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
         OUTPUT_VARIABLE _py_prefix OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE _py_rc)
       if(_py_rc EQUAL 0 AND _py_prefix)

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <ATen/Parallel.h>
+#include <ATen/ScalarOps.h>
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/StreamGuard.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
