@@ -113,21 +113,26 @@ export function ones<D extends DType = 'float32'>(shape: number[], options?: Ten
   return full(shape, 1, options);
 }
 
+function random<D extends DType>(kind: 'randn' | 'rand', shape: number[], options?: TensorOptions<D>): Tensor<D> {
+  const { dtype, device, requiresGrad } = checkOptions(options);
+  const t = new Tensor<D>(native().random(kind, checkShape(shape), dtype, device));
+  return requiresGrad ? t.requiresGrad_() : t;
+}
+
 /** Standard normal draws from the seeded generator of the device (see manualSeed). */
 export function randn<D extends DType = 'float32'>(shape: number[], options?: TensorOptions<D>): Tensor<D> {
-  const { dtype, device } = checkOptions(options);
-  return new Tensor(native().random('randn', checkShape(shape), dtype, device));
+  return random('randn', shape, options);
 }
 
 /** Uniform draws in [0, 1). */
 export function rand<D extends DType = 'float32'>(shape: number[], options?: TensorOptions<D>): Tensor<D> {
-  const { dtype, device } = checkOptions(options);
-  return new Tensor(native().random('rand', checkShape(shape), dtype, device));
+  return random('rand', shape, options);
 }
 
 /** Uniform integers in [low, high), int64 by default. */
 export function randint<D extends DType = 'int64'>(low: number, high: number, shape: number[], options?: TensorOptions<D>): Tensor<D> {
-  const { dtype, device } = checkOptions(options);
+  const { dtype, device, requiresGrad } = checkOptions(options);
+  if (requiresGrad) throw valueError('randint makes integers, which cannot require grad');
   return new Tensor(native().randint(low, high, checkShape(shape), dtype, device));
 }
 

@@ -70,7 +70,7 @@ export interface NativeBinding {
   buildInfo(): BuildInfo;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  cudaMemory(index: number): { free?: number; total?: number };
+  cudaMemory(index: number): { free?: number; total?: number; allocated?: number; reserved?: number };
   cudaSynchronize(): void;
   cudaEmptyCache(): void;
   manualSeed(seed: number): void;

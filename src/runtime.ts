@@ -27,10 +27,13 @@ export const cuda = {
   emptyCache(): void {
     native().cudaEmptyCache();
   },
-  /** Free and total bytes of a device, as the driver reports them. */
-  memoryInfo(index = 0): { free: number; total: number } {
+  /**
+   * Bytes on a device: `free` and `total` as the driver reports them; `allocated` (held by live
+   * tensors) and `reserved` (held by libtorch's caching allocator, allocated included).
+   */
+  memoryInfo(index = 0): { free: number; total: number; allocated: number; reserved: number } {
     const info = native().cudaMemory(index);
-    return { free: info.free ?? 0, total: info.total ?? 0 };
+    return { free: info.free ?? 0, total: info.total ?? 0, allocated: info.allocated ?? 0, reserved: info.reserved ?? 0 };
   },
 };
 

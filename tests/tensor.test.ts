@@ -98,6 +98,12 @@ describe('tensor creation', () => {
     expect(x.std().item() as number).toBeCloseTo(1, 1);
   });
 
+  it('random draws can require grad', () => {
+    expect(randn([2], { requiresGrad: true }).requiresGrad).toBe(true);
+    expect(rand([2], { requiresGrad: true }).requiresGrad).toBe(true);
+    expect(randn([2]).requiresGrad).toBe(false);
+  });
+
   it('manualSeed makes random draws reproducible', async () => {
     manualSeed(42);
     const a = await randn([16]).toTypedArray();

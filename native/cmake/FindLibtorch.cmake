@@ -71,10 +71,11 @@ Point it at an unzipped libtorch or at the folder of a torch Python package
     set(ONESTEP_TORCH_SOURCE "the system's libtorch (${Torch_DIR})")
   endif()
 
-  # The version from the headers the addon is compiled against (what TORCH_VERSION_* will say).
-  find_file(_torch_version_h torch/version.h PATHS ${TORCH_INCLUDE_DIRS} NO_DEFAULT_PATH)
-  file(STRINGS "${_torch_version_h}" _v REGEX "#define TORCH_VERSION_(MAJOR|MINOR|PATCH) ")
-  string(REGEX REPLACE ".*MAJOR ([0-9]+).*MINOR ([0-9]+).*PATCH ([0-9]+).*" "\\1.\\2.\\3" ONESTEP_TORCH_VERSION "${_v}")
+  # TorchConfigVersion.cmake's version ("1.13.0", "2.11.0"); it matches TORCH_VERSION in C++.
+  string(REGEX MATCH "^[0-9]+\\.[0-9]+\\.[0-9]+" ONESTEP_TORCH_VERSION "${Torch_VERSION}")
+  if(NOT ONESTEP_TORCH_VERSION)
+    _onestep_fail("could not read the libtorch version from ${Torch_DIR} (Torch_VERSION='${Torch_VERSION}')")
+  endif()
   string(REGEX REPLACE "^([0-9]+)\\.([0-9]+).*" "\\1.\\2" _torch_mm "${ONESTEP_TORCH_VERSION}")
 
   get_filename_component(ONESTEP_TORCH_LIB_DIR "${TORCH_LIBRARY}" DIRECTORY)

@@ -35,7 +35,8 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
 }
 
-// cudaMemory(index) → { free, total } bytes of the device as the driver sees it.
+// cudaMemory(index) → { free, total } bytes as the driver sees them, { allocated, reserved } as
+// libtorch's caching allocator does.
 Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
   int64_t index = GetInt(info, 0, "index");
   if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count()))
@@ -47,6 +48,10 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
   if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) throw UserError(code::kTorch, "cudaMemGetInfo failed");
   out.Set("free", Napi::Number::New(info.Env(), static_cast<double>(free_bytes)));
   out.Set("total", Napi::Number::New(info.Env(), static_cast<double>(total_bytes)));
+  // Index 0 of each statistic is the aggregate over pool types.
+  auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+  out.Set("allocated", Napi::Number::New(info.Env(), static_cast<double>(stats.allocated_bytes[0].current)));
+  out.Set("reserved", Napi::Number::New(info.Env(), static_cast<double>(stats.reserved_bytes[0].current)));
 #endif
   return out;
 }
