@@ -24,5 +24,7 @@ grep -E "✓|×|→|Test Files|Tests |FAIL|Error" "$out/test-gpu.log" | sed 's/\
 npx tsx examples/quickstart.ts 2>&1 | tee "$out/quickstart.log"
 npx tsx bench/cpu-matmul.ts 2>&1 | tee "$out/cpu-matmul.log"
 npm run prebuild >"$out/prebuild.log" 2>&1 && ls -la prebuilds/*/
+# The prebuild alone (no build/): the loader must find it by its flavour name.
+mv build build.hidden && npx tsx examples/quickstart.ts --steps 4 2>&1 | head -2; mv build.hidden build
 echo "clean build ${clean} s, incremental build (one .cc touched) ${incremental} s, test:gpu exit ${tests}"
 exit $tests

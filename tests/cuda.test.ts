@@ -69,8 +69,7 @@ describe.runIf(hasCuda)('CUDA', () => {
     const wantGrad = await w.grad!.toTypedArray() as Float64Array;
 
     const xd = await x.to('cuda');
-    const wd = (await w.detach().to('cuda'));
-    const wLeaf = tensor(await wd.to('cpu').then((t) => t.toTypedArray()) as Float64Array, { shape: [8, 3, 3, 3], dtype: 'float64', device: 'cuda', requiresGrad: true });
+    const wLeaf = (await w.detach().to('cuda')).requiresGrad_();
     const yd = conv2d(xd, wLeaf, null, { padding: 1 });
     await yd.square().sum().backward();
     const gotY = await yd.detach().toTypedArray() as Float64Array;
