@@ -129,11 +129,11 @@ Napi::Value Arange(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterCreation(Napi::Env env, Napi::Object exports) {
-  exports.Set("fromData", Napi::Function::New(env, Checked<&FromData>, "fromData"));
-  exports.Set("full", Napi::Function::New(env, Checked<&Full>, "full"));
-  exports.Set("random", Napi::Function::New(env, Checked<&Random>, "random"));
-  exports.Set("randint", Napi::Function::New(env, Checked<&RandInt>, "randint"));
-  exports.Set("arange", Napi::Function::New(env, Checked<&Arange>, "arange"));
+  Export<&FromData>(env, exports, "fromData");
+  Export<&Full>(env, exports, "full");
+  Export<&Random>(env, exports, "random");
+  Export<&RandInt>(env, exports, "randint");
+  Export<&Arange>(env, exports, "arange");
 }
 
 }  // namespace onestep

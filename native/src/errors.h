@@ -63,4 +63,10 @@ Napi::Value Checked(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&] { return Fn(info); });
 }
 
+// Registers a Checked function on the addon's exports under `name`.
+template <Napi::Value (*Fn)(const Napi::CallbackInfo&)>
+void Export(Napi::Env env, Napi::Object exports, const char* name) {
+  exports.Set(name, Napi::Function::New(env, Checked<Fn>, name));
+}
+
 }  // namespace onestep

@@ -285,30 +285,30 @@ Napi::Value SharesStorage(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("unary", Napi::Function::New(env, Checked<&Unary>, "unary"));
-  exports.Set("binary", Napi::Function::New(env, Checked<&Binary>, "binary"));
-  exports.Set("reduce", Napi::Function::New(env, Checked<&Reduce>, "reduce"));
-  exports.Set("to", Napi::Function::New(env, Checked<&To>, "to"));
-  exports.Set("reshape", Napi::Function::New(env, Checked<&Reshape>, "reshape"));
-  exports.Set("permute", Napi::Function::New(env, Checked<&Permute>, "permute"));
-  exports.Set("transpose", Napi::Function::New(env, Checked<&Transpose>, "transpose"));
-  exports.Set("squeeze", Napi::Function::New(env, Checked<&Squeeze>, "squeeze"));
-  exports.Set("unsqueeze", Napi::Function::New(env, Checked<&Unsqueeze>, "unsqueeze"));
-  exports.Set("flatten", Napi::Function::New(env, Checked<&Flatten>, "flatten"));
-  exports.Set("expand", Napi::Function::New(env, Checked<&Expand>, "expand"));
-  exports.Set("slice", Napi::Function::New(env, Checked<&Slice>, "slice"));
-  exports.Set("select", Napi::Function::New(env, Checked<&Select>, "select"));
-  exports.Set("indexSelect", Napi::Function::New(env, Checked<&IndexSelect>, "indexSelect"));
-  exports.Set("cat", Napi::Function::New(env, Checked<&Cat>, "cat"));
-  exports.Set("stack", Napi::Function::New(env, Checked<&Stack>, "stack"));
-  exports.Set("softmax", Napi::Function::New(env, Checked<&Softmax>, "softmax"));
-  exports.Set("clamp", Napi::Function::New(env, Checked<&Clamp>, "clamp"));
-  exports.Set("where", Napi::Function::New(env, Checked<&Where>, "where"));
-  exports.Set("item", Napi::Function::New(env, Checked<&Item>, "item"));
-  exports.Set("conv2d", Napi::Function::New(env, Checked<&Conv2d>, "conv2d"));
-  exports.Set("grad", Napi::Function::New(env, Checked<&Grad>, "grad"));
-  exports.Set("setRequiresGrad", Napi::Function::New(env, Checked<&SetRequiresGrad>, "setRequiresGrad"));
-  exports.Set("sharesStorage", Napi::Function::New(env, Checked<&SharesStorage>, "sharesStorage"));
+  Export<&Unary>(env, exports, "unary");
+  Export<&Binary>(env, exports, "binary");
+  Export<&Reduce>(env, exports, "reduce");
+  Export<&To>(env, exports, "to");
+  Export<&Reshape>(env, exports, "reshape");
+  Export<&Permute>(env, exports, "permute");
+  Export<&Transpose>(env, exports, "transpose");
+  Export<&Squeeze>(env, exports, "squeeze");
+  Export<&Unsqueeze>(env, exports, "unsqueeze");
+  Export<&Flatten>(env, exports, "flatten");
+  Export<&Expand>(env, exports, "expand");
+  Export<&Slice>(env, exports, "slice");
+  Export<&Select>(env, exports, "select");
+  Export<&IndexSelect>(env, exports, "indexSelect");
+  Export<&Cat>(env, exports, "cat");
+  Export<&Stack>(env, exports, "stack");
+  Export<&Softmax>(env, exports, "softmax");
+  Export<&Clamp>(env, exports, "clamp");
+  Export<&Where>(env, exports, "where");
+  Export<&Item>(env, exports, "item");
+  Export<&Conv2d>(env, exports, "conv2d");
+  Export<&Grad>(env, exports, "grad");
+  Export<&SetRequiresGrad>(env, exports, "setRequiresGrad");
+  Export<&SharesStorage>(env, exports, "sharesStorage");
 }
 
 }  // namespace onestep

@@ -105,18 +105,18 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterRuntime(Napi::Env env, Napi::Object exports) {
-  exports.Set("buildInfo", Napi::Function::New(env, Checked<&BuildInfo>, "buildInfo"));
-  exports.Set("cudaIsAvailable", Napi::Function::New(env, Checked<&CudaIsAvailable>, "cudaIsAvailable"));
-  exports.Set("cudaDeviceCount", Napi::Function::New(env, Checked<&CudaDeviceCount>, "cudaDeviceCount"));
-  exports.Set("cudaMemory", Napi::Function::New(env, Checked<&CudaMemory>, "cudaMemory"));
-  exports.Set("cudaSynchronize", Napi::Function::New(env, Checked<&CudaSynchronize>, "cudaSynchronize"));
-  exports.Set("cudaEmptyCache", Napi::Function::New(env, Checked<&CudaEmptyCache>, "cudaEmptyCache"));
-  exports.Set("manualSeed", Napi::Function::New(env, Checked<&ManualSeed>, "manualSeed"));
-  exports.Set("setNumThreads", Napi::Function::New(env, Checked<&SetNumThreads>, "setNumThreads"));
-  exports.Set("getNumThreads", Napi::Function::New(env, Checked<&GetNumThreads>, "getNumThreads"));
-  exports.Set("setGradEnabled", Napi::Function::New(env, Checked<&SetGradEnabled>, "setGradEnabled"));
-  exports.Set("isGradEnabled", Napi::Function::New(env, Checked<&IsGradEnabled>, "isGradEnabled"));
-  exports.Set("memory", Napi::Function::New(env, Checked<&Memory>, "memory"));
+  Export<&BuildInfo>(env, exports, "buildInfo");
+  Export<&CudaIsAvailable>(env, exports, "cudaIsAvailable");
+  Export<&CudaDeviceCount>(env, exports, "cudaDeviceCount");
+  Export<&CudaMemory>(env, exports, "cudaMemory");
+  Export<&CudaSynchronize>(env, exports, "cudaSynchronize");
+  Export<&CudaEmptyCache>(env, exports, "cudaEmptyCache");
+  Export<&ManualSeed>(env, exports, "manualSeed");
+  Export<&SetNumThreads>(env, exports, "setNumThreads");
+  Export<&GetNumThreads>(env, exports, "getNumThreads");
+  Export<&SetGradEnabled>(env, exports, "setGradEnabled");
+  Export<&IsGradEnabled>(env, exports, "isGradEnabled");
+  Export<&Memory>(env, exports, "memory");
 }
 
 }  // namespace onestep

@@ -100,10 +100,10 @@ Napi::Value Busy(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterTransfer(Napi::Env env, Napi::Object exports) {
-  exports.Set("toAsync", Napi::Function::New(env, Checked<&ToAsync>, "toAsync"));
-  exports.Set("toBuffer", Napi::Function::New(env, Checked<&ToBuffer>, "toBuffer"));
-  exports.Set("backward", Napi::Function::New(env, Checked<&Backward>, "backward"));
-  exports.Set("busy", Napi::Function::New(env, Checked<&Busy>, "busy"));
+  Export<&ToAsync>(env, exports, "toAsync");
+  Export<&ToBuffer>(env, exports, "toBuffer");
+  Export<&Backward>(env, exports, "backward");
+  Export<&Busy>(env, exports, "busy");
 }
 
 }  // namespace onestep
