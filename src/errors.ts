@@ -18,6 +18,16 @@ export const ErrorCode = {
   CudaUnavailable: 'ERR_CUDA_UNAVAILABLE',
   /** The native addon could not be found or loaded. */
   NativeLoad: 'ERR_NATIVE_LOAD',
+  /** A checkpoint names a global that is not allowed (the message names it). */
+  CheckpointUnsafe: 'ERR_CHECKPOINT_UNSAFE',
+  /** A checkpoint is damaged: truncated, bad zip or pickle, offsets outside their storage. */
+  CheckpointCorrupt: 'ERR_CHECKPOINT_CORRUPT',
+  /** A checkpoint uses a real feature onestep does not support yet (the message names it). */
+  CheckpointUnsupported: 'ERR_CHECKPOINT_UNSUPPORTED',
+  /** loadInto: the state dict's names or shapes do not match the module's. */
+  StateDictMismatch: 'ERR_STATE_DICT_MISMATCH',
+  /** A file could not be opened or read. */
+  Io: 'ERR_IO',
   /** An unexpected native failure. */
   Native: 'ERR_NATIVE',
 } as const;

@@ -67,6 +67,13 @@ export interface NativeBinding {
   toBuffer(t: NativeHandle): Promise<ArrayBuffer>;
   busy(ms: number): Promise<{ tensor: NativeHandle; gradEnabled: boolean; threads: number; iterations: number }>;
 
+  readFile(path: string, offset: number, nbytes: number, device: string): Promise<NativeHandle>;
+  mmapFile(path: string): Promise<NativeHandle>;
+  storageView(bytes: NativeHandle, byteOffset: number, nbytes: number, dtype: DType): NativeHandle;
+  asStrided(storage: NativeHandle, size: number[], stride: number[], offset: number): NativeHandle;
+  rawBytes(t: NativeHandle): Promise<ArrayBuffer>;
+  copyInto(dst: NativeHandle, src: NativeHandle): void;
+
   buildInfo(): BuildInfo;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;

@@ -113,6 +113,11 @@ export class Tensor<D extends DType = DType> implements Disposable {
     return hostArrayFor(this.dtype, buffer) as HostArrayOf[D];
   }
 
+  /** The raw little-endian bytes of the values in this tensor's own dtype (a contiguous copy). */
+  async toBytes(): Promise<Uint8Array> {
+    return new Uint8Array(await native().rawBytes(this.handle));
+  }
+
   /** The value of a one-element tensor. Synchronises with the device. */
   item(): number | boolean {
     return native().item(this.handle);

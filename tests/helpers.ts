@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
 import { cuda } from '../src/index.js';
@@ -38,3 +39,17 @@ export async function forceGc(): Promise<void> {
 export async function values(t: { toTypedArray(): Promise<ArrayLike<number | bigint>> }): Promise<(number | bigint)[]> {
   return Array.from(await t.toTypedArray());
 }
+
+/**
+ * A Python interpreter with PyTorch, for fixtures written by real torch: ONESTEP_PYTHON, else
+ * `python3` on PATH (the GPU machine's PyTorch 2.11), else Debian's /usr/bin/python3
+ * (python3-torch 1.13; PATH may point at another Python without torch).
+ */
+export const torchPython: string = (() => {
+  const candidates = [process.env.ONESTEP_PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
+  for (const candidate of candidates) {
+    const probe = spawnSync(candidate, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (probe.status === 0) return candidate;
+  }
+  throw new Error(`no Python with PyTorch among ${candidates.join(', ')}: apt-get install python3-torch`);
+})();

@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterOps(env, exports);
   onestep::RegisterTransfer(env, exports);
   onestep::RegisterRuntime(env, exports);
+  onestep::RegisterStorage(env, exports);
   return exports;
 }
 

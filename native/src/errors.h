@@ -15,6 +15,8 @@ inline constexpr const char* kTorch = "ERR_TORCH";
 inline constexpr const char* kOutOfMemory = "ERR_OUT_OF_MEMORY";
 inline constexpr const char* kCudaUnavailable = "ERR_CUDA_UNAVAILABLE";
 inline constexpr const char* kNative = "ERR_NATIVE";
+inline constexpr const char* kCheckpointCorrupt = "ERR_CHECKPOINT_CORRUPT";
+inline constexpr const char* kIo = "ERR_IO";
 }  // namespace code
 
 // An error the caller caused; `type_error` makes it a JS TypeError.

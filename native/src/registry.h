@@ -7,4 +7,5 @@ void RegisterCreation(Napi::Env env, Napi::Object exports);
 void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
+void RegisterStorage(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

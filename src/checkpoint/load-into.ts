@@ -1,0 +1,51 @@
+/**
+ * loadInto: copies a state dict into a module's own tensors by name (casting dtype and moving
+ * device as needed), like torch's `load_state_dict`. With `strict`, one error lists every
+ * missing key, unexpected key and shape mismatch before anything is copied.
+ */
+import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { native } from '../native.js';
+import { Tensor } from '../tensor.js';
+
+/** Anything whose tensors can be filled by name: a native module, or a Map of its tensors. */
+export type LoadTarget = { stateDict(): Map<string, Tensor> } | Map<string, Tensor>;
+
+export interface LoadIntoReport {
+  loaded: string[];
+  missing: string[];
+  unexpected: string[];
+  mismatched: { name: string; expected: readonly number[]; got: readonly number[] }[];
+}
+
+export function loadInto(target: LoadTarget, stateDict: Map<string, Tensor>, options: { strict?: boolean } = {}): LoadIntoReport {
+  const own = target instanceof Map ? target : typeof target?.stateDict === 'function' ? target.stateDict() : null;
+  if (!own) throw typeError('loadInto needs a module (with stateDict()) or a Map of its tensors');
+  if (!(stateDict instanceof Map)) throw typeError('loadInto needs a Map of name → Tensor');
+  const strict = options.strict ?? true;
+  const report: LoadIntoReport = { loaded: [], missing: [], unexpected: [], mismatched: [] };
+  for (const name of own.keys()) if (!stateDict.has(name)) report.missing.push(name);
+  for (const [name, t] of stateDict) {
+    const mine = own.get(name);
+    if (!mine) report.unexpected.push(name);
+    else if (!(t instanceof Tensor)) throw typeError(`state dict entry '${name}' is not a Tensor`);
+    else if (mine.shape.length !== t.shape.length || mine.shape.some((d, i) => d !== t.shape[i])) {
+      report.mismatched.push({ name, expected: mine.shape, got: t.shape });
+    }
+  }
+  if (strict && (report.missing.length || report.unexpected.length || report.mismatched.length)) {
+    const lines = [
+      ...report.missing.map((n) => `  missing: ${n}`),
+      ...report.unexpected.map((n) => `  unexpected: ${n}`),
+      ...report.mismatched.map((m) => `  shape mismatch: ${m.name} is [${m.expected.join(', ')}] here, [${m.got.join(', ')}] in the state dict`),
+    ];
+    throw new OnestepError(ErrorCode.StateDictMismatch, `the state dict does not match the module (${lines.length} problem(s)):\n${lines.join('\n')}`);
+  }
+  const skip = new Set(report.mismatched.map((m) => m.name));
+  for (const [name, t] of stateDict) {
+    const mine = own.get(name);
+    if (!mine || skip.has(name)) continue;
+    native().copyInto(mine.handle, t.handle);
+    report.loaded.push(name);
+  }
+  return report;
+}
