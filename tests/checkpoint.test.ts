@@ -125,6 +125,24 @@ describe('loading PyTorch checkpoints', () => {
     expect(existsSync(join(dir, 'pwned'))).toBe(false);
   });
 
+  it('names the PyTorch 2.x dtypes it does not hold yet (_rebuild_tensor_v3: float8, uint16)', async () => {
+    for (const [file, dtype] of [['float8.pt', 'float8_e4m3fn'], ['uint16.pt', 'uint16']] as const) {
+      if (!existsSync(join(dir, file))) continue; // written only by PyTorch 2.x (the GPU machine)
+      await expectError(() => loadStateDict(join(dir, file)), ErrorCode.CheckpointUnsupported, new RegExp(`torch\\.${dtype}`));
+    }
+  });
+
+  it('reads files written by the safetensors package, and writes files it reads', async () => {
+    if (!existsSync(join(dir, 'by_safetensors.safetensors'))) return; // package absent (Debian); present on the GPU machine
+    const sd = await loadStateDict(join(dir, 'by_safetensors.safetensors'));
+    const byName = Object.fromEntries(Object.entries(manifest.state).sort(([a], [b]) => a.localeCompare(b)));
+    await expectMatches(new Map([...sd.entries()].sort(([a], [b]) => a.localeCompare(b))), byName);
+    await saveStateDict(sd, join(dir, 'for_package.safetensors'));
+    const out = execFileSync(python, [join(here, 'verify_safetensors_package.py'), join(dir, 'state_zip.pt'), join(dir, 'for_package.safetensors')], { encoding: 'utf8' });
+    expect(out).toMatch(/^OK safetensors/);
+    sd.dispose();
+  });
+
   it('loads to CUDA when asked', async () => {
     if (!hasCuda) return;
     const sd = await loadStateDict(join(dir, 'state_zip.pt'), { device: 'cuda' });

@@ -62,22 +62,22 @@ async function materialize(ref: TensorRef, loader: StorageLoader, dtype: DType |
 /** Runs `fn` with a loader, disposing every tensor made so far if anything fails. */
 async function withLoader<T>(contents: Contents, options: ReturnType<typeof checkOptions>, fn: (load: (ref: TensorRef) => Promise<Tensor>) => Promise<T>): Promise<T> {
   const loader = new StorageLoader({ device: options.device, mmap: options.mmap }, contents.sourceOf);
-  const made = new Map<TensorRef, Tensor>();
-  const load = async (ref: TensorRef): Promise<Tensor> => {
-    let t = made.get(ref);
-    if (!t) {
-      t = await materialize(ref, loader, options.dtype);
-      made.set(ref, t);
+  const made = new Map<TensorRef, Promise<Tensor>>();
+  const load = (ref: TensorRef): Promise<Tensor> => {
+    let pending = made.get(ref);
+    if (!pending) {
+      pending = materialize(ref, loader, options.dtype);
+      made.set(ref, pending);
     }
-    return t;
+    return pending;
   };
   try {
     return await fn(load);
   } catch (error) {
-    for (const t of made.values()) t.dispose();
+    for (const result of await Promise.allSettled(made.values())) if (result.status === 'fulfilled') result.value.dispose();
     throw error;
   } finally {
-    loader.release();
+    await loader.release();
   }
 }
 
@@ -129,6 +129,29 @@ export async function loadCheckpoint(path: string, options?: LoadOptions): Promi
     };
     return convert(contents.value, 0);
   });
+}
+
+/** Storage reads in flight at once (libuv's pool has 4 threads by default). */
+const READ_CONCURRENCY = 4;
+
+/** `fn` over `items` with at most `limit` promises pending; results in order. */
+async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < items.length && failure === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+  return results;
 }
 
 /** Keys under which training checkpoints keep their weights, in the order tried. */
@@ -195,9 +218,9 @@ export async function loadStateDict(path: string, options?: LoadOptions): Promis
   const contents = await openCheckpoint(path, { allowGlobals: o.allowGlobals, permissive: o.permissive });
   const { tensors, source } = findStateDict(contents.value);
   return withLoader(contents, o, async (load) => {
-    const entries: [string, Tensor][] = [];
-    for (const [name, ref] of tensors) entries.push([name, await load(ref)]);
-    return new StateDict(entries, contents.format, source);
+    // Several reads in flight: they run on libuv's worker threads, in parallel.
+    const loaded = await mapConcurrently([...tensors.values()], READ_CONCURRENCY, load);
+    return new StateDict([...tensors.keys()].map((name, i) => [name, loaded[i]!]), contents.format, source);
   });
 }
 

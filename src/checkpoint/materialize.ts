@@ -37,9 +37,10 @@ export function checkedDtype(dtype: StorageRef['dtype'] | TensorRef['dtype']): D
 /** Loads storages on demand, once each, for one container. */
 export class StorageLoader {
   // Keyed by the StorageRef itself: keys inside nested legacy blobs (EDM pickles) may repeat.
-  readonly #typed = new Map<StorageRef, Map<DType, NativeHandle>>();
-  readonly #raw = new Map<StorageRef, NativeHandle>();
-  #mapping: NativeHandle | undefined;
+  // Promises, so that concurrent views of one storage share a single read.
+  readonly #typed = new Map<StorageRef, Map<DType, Promise<NativeHandle>>>();
+  readonly #raw = new Map<StorageRef, Promise<NativeHandle>>();
+  #mapping: Promise<NativeHandle> | undefined;
 
   constructor(
     readonly options: MaterializeOptions,
@@ -51,37 +52,44 @@ export class StorageLoader {
   }
 
   /** The raw bytes of a storage as a 1-D uint8 tensor on the target device. */
-  async #rawBytes(storage: StorageRef): Promise<NativeHandle> {
-    const cached = this.#raw.get(storage);
-    if (cached) return cached;
-    const source = this.sourceOf(storage);
-    let handle: NativeHandle;
-    if (source.kind === 'memory') {
-      handle = native().fromData(source.bytes, [source.bytes.length], 'uint8', this.options.device, false);
-    } else if (this.options.mmap) {
-      this.#mapping ??= await native().mmapFile(source.path);
-      handle = native().storageView(this.#mapping, source.offset, source.nbytes, 'uint8');
-    } else {
-      handle = await native().readFile(source.path, source.offset, source.nbytes, this.options.device);
+  #rawBytes(storage: StorageRef): Promise<NativeHandle> {
+    let pending = this.#raw.get(storage);
+    if (!pending) {
+      pending = this.#readRaw(storage);
+      this.#raw.set(storage, pending);
     }
-    this.#raw.set(storage, handle);
-    return handle;
+    return pending;
+  }
+
+  async #readRaw(storage: StorageRef): Promise<NativeHandle> {
+    const source = this.sourceOf(storage);
+    if (source.kind === 'memory') return native().fromData(source.bytes, [source.bytes.length], 'uint8', this.options.device, false);
+    if (this.options.mmap) {
+      this.#mapping ??= native().mmapFile(source.path);
+      return native().storageView(await this.#mapping, source.offset, source.nbytes, 'uint8');
+    }
+    return native().readFile(source.path, source.offset, source.nbytes, this.options.device);
   }
 
   /** A 1-D tensor of `dtype` over the storage's bytes. */
-  async typed(storage: StorageRef, dtype: DType): Promise<NativeHandle> {
-    const views = this.#typed.get(storage) ?? new Map<DType, NativeHandle>();
+  typed(storage: StorageRef, dtype: DType): Promise<NativeHandle> {
+    const views = this.#typed.get(storage) ?? new Map<DType, Promise<NativeHandle>>();
     this.#typed.set(storage, views);
-    const cached = views.get(dtype);
-    if (cached) return cached;
+    let pending = views.get(dtype);
+    if (!pending) {
+      pending = this.#view(storage, dtype);
+      views.set(dtype, pending);
+    }
+    return pending;
+  }
+
+  async #view(storage: StorageRef, dtype: DType): Promise<NativeHandle> {
     const raw = await this.#rawBytes(storage);
     const nbytes = raw.shape()[0]!;
     const declared = storage.dtype === 'untyped' ? storage.numel : storage.numel * ELEMENT_SIZE[checkedDtype(storage.dtype)];
     if (declared > nbytes) throw corrupt(`storage '${storage.key}' declares ${declared} bytes but its record holds ${nbytes}`);
     const usable = nbytes - (nbytes % ELEMENT_SIZE[dtype]);
-    const handle = native().storageView(raw, 0, Math.min(usable, declared - (declared % ELEMENT_SIZE[dtype])), dtype);
-    views.set(dtype, handle);
-    return handle;
+    return native().storageView(raw, 0, Math.min(usable, declared - (declared % ELEMENT_SIZE[dtype])), dtype);
   }
 
   async tensor(ref: TensorRef): Promise<Tensor> {
@@ -90,12 +98,14 @@ export class StorageLoader {
     return new Tensor(native().asStrided(storage, ref.size, ref.stride, ref.offset));
   }
 
-  /** Drops the intermediate storage handles; the tensors keep what they view. */
-  release(): void {
-    for (const views of this.#typed.values()) for (const handle of views.values()) handle.dispose();
-    for (const handle of this.#raw.values()) handle.dispose();
-    this.#mapping?.dispose();
+  /** Drops the intermediate storage handles once settled; the tensors keep what they view. */
+  async release(): Promise<void> {
+    const pending = [...[...this.#typed.values()].flatMap((views) => [...views.values()]), ...this.#raw.values()];
+    if (this.#mapping) pending.push(this.#mapping);
+    const settled = await Promise.allSettled(pending);
+    for (const result of settled) if (result.status === 'fulfilled') result.value.dispose();
     this.#typed.clear();
     this.#raw.clear();
+    this.#mapping = undefined;
   }
 }

@@ -2,7 +2,7 @@
  * torch.save's zip container, read with yauzl (a maintained, ZIP64-capable reader): the pickle
  * record and the byte range of every storage record, so that storages are read in place.
  */
-import { close, fstatSync, openSync, read } from 'node:fs';
+import { close, fstatSync, openSync, read, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import { ErrorCode, OnestepError } from '../errors.js';
@@ -41,8 +41,26 @@ function readAll(stream: NodeJS.ReadableStream, limit: number): Promise<Uint8Arr
  * exception). Here they become ordinary errors.
  */
 class BoundedFileReader extends yauzl.RandomAccessReader {
+  /** The end of the file, where the central directory lives, read once: yauzl then parses it from memory. */
+  readonly #tail: Buffer;
+  readonly #tailStart: number;
   constructor(readonly fd: number, readonly size: number) {
     super();
+    this.#tailStart = Math.max(0, size - TAIL_BYTES);
+    this.#tail = Buffer.alloc(size - this.#tailStart);
+    readSync(fd, this.#tail, 0, this.#tail.length, this.#tailStart);
+  }
+
+  /** The byte offset where a stored record's data begins, from its local header (read directly). */
+  dataStart(entry: yauzl.Entry): number {
+    const at = entry.relativeOffsetOfLocalHeader;
+    const header = Buffer.alloc(30);
+    if (!this.#inside(at, at + 30) || readSync(this.fd, header, 0, 30, at) !== 30 || header.readUInt32LE(0) !== 0x04034b50) {
+      throw corrupt(`zip record '${entry.fileName}' has no valid local header`);
+    }
+    const start = at + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
+    if (!this.#inside(start, start + entry.compressedSize)) throw corrupt(`zip record '${entry.fileName}' runs past the end of the file`);
+    return start;
   }
   #inside(start: number, end: number): boolean {
     return Number.isSafeInteger(start) && Number.isSafeInteger(end) && start >= 0 && start <= end && end <= this.size;
@@ -75,6 +93,11 @@ class BoundedFileReader extends yauzl.RandomAccessReader {
       setImmediate(() => callback(new Error(`read of ${length} bytes at ${position} lies outside the file (${this.size} bytes)`)));
       return;
     }
+    if (position >= this.#tailStart) {
+      this.#tail.copy(buffer, offset, position - this.#tailStart, position - this.#tailStart + length);
+      process.nextTick(callback, null, length);
+      return;
+    }
     read(this.fd, buffer, offset, length, position, (error, bytesRead) => callback(error, bytesRead));
   }
   #closed = false;
@@ -85,11 +108,14 @@ class BoundedFileReader extends yauzl.RandomAccessReader {
   }
 }
 
+const TAIL_BYTES = 4 << 20;
+
 export async function readTorchZip(path: string): Promise<TorchZip> {
   let zip: yauzl.ZipFile;
+  let reader: BoundedFileReader;
   try {
     const fd = openSync(path, 'r');
-    const reader = new BoundedFileReader(fd, fstatSync(fd).size);
+    reader = new BoundedFileReader(fd, fstatSync(fd).size);
     zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
       yauzl.fromRandomAccessReader(reader, reader.size, { lazyEntries: true, autoClose: false, strictFileNames: false, validateEntrySizes: true }, (error, file) =>
         (error ? (reader.close(() => {}), reject(error)) : resolve(file))));
@@ -115,7 +141,7 @@ export async function readTorchZip(path: string): Promise<TorchZip> {
     const prefix = first.slice(0, slash + 1);
 
     let pickleEntry: yauzl.Entry | undefined;
-    const records = new Map<string, { offset: number; nbytes: number }>();
+    const storageEntries: [string, yauzl.Entry][] = [];
     let torchScript = false;
     for (const entry of entries) {
       if (!entry.fileName.startsWith(prefix)) throw corrupt(`zip entry '${entry.fileName}' lies outside the archive folder '${prefix}'`);
@@ -126,15 +152,12 @@ export async function readTorchZip(path: string): Promise<TorchZip> {
         if (entry.compressionMethod !== 0) {
           throw new OnestepError(ErrorCode.CheckpointUnsupported, `zip record '${entry.fileName}' is compressed; torch.save stores records uncompressed`);
         }
-        let header: { fileDataStart: number };
-        try {
-          header = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
-        } catch (error) {
-          throw corrupt(`bad zip record '${entry.fileName}': ${(error as Error).message}`);
-        }
-        records.set(name.slice(5), { offset: header.fileDataStart, nbytes: entry.uncompressedSize });
+        storageEntries.push([name.slice(5), entry]);
       }
     }
+    // Each local header says where its record's data starts: 30 bytes each, read directly.
+    const records = new Map<string, { offset: number; nbytes: number }>();
+    for (const [key, entry] of storageEntries) records.set(key, { offset: reader.dataStart(entry), nbytes: entry.uncompressedSize });
     if (!pickleEntry) {
       if (torchScript) throw new OnestepError(ErrorCode.CheckpointUnsupported, `'${path}' is a TorchScript archive (torch.jit.save), not a torch.save checkpoint`);
       throw corrupt(`zip archive '${path}' has no data.pkl record`);
