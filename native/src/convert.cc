@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include "worker.h"
+
 #include <cmath>
 
 namespace onestep {
@@ -67,6 +69,7 @@ c10::Device ParseDevice(const Napi::Value& value, const char* what) {
     int64_t count = static_cast<int64_t>(torch::cuda::device_count());
     if (index >= count)
       ThrowValueError(std::string(what) + " '" + name + "' does not exist: " + std::to_string(count) + " CUDA device(s) visible");
+    MarkCudaInUse();
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   ThrowValueError(std::string(what) + " '" + name + "' is not a device: use 'cpu', 'cuda' or 'cuda:N'");

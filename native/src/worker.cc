@@ -5,7 +5,10 @@
 namespace onestep {
 namespace {
 std::atomic<int> g_intra_op_threads{1};
-}
+std::atomic<bool> g_cuda_in_use{false};
+}  // namespace
+
+void MarkCudaInUse() { g_cuda_in_use = true; }
 
 void SetIntraOpThreads(int threads) {
   g_intra_op_threads = threads;
@@ -18,8 +21,9 @@ ThreadContext ThreadContext::Capture() {
   ThreadContext context;
   context.grad_enabled = at::GradMode::is_enabled();
   context.intra_op_threads = g_intra_op_threads;
-  // Only a CUDA build registers a CUDA guard implementation; asking it initialises nothing new.
-  if (c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA)) {
+  // Only a CUDA build registers a CUDA guard implementation, and only code that named a CUDA
+  // device needs its stream: asking earlier would initialise CUDA for CPU-only work.
+  if (g_cuda_in_use && c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA)) {
     const auto* impl = c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA);
     if (impl->deviceCount() > 0) context.cuda_stream = impl->getStream(impl->getDevice());
   }

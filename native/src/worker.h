@@ -26,6 +26,10 @@ class ThreadContextGuard {
   c10::optional<c10::StreamGuard> stream_guard_;
 };
 
+// Set once a CUDA device has been named (convert.cc): until then jobs do not touch CUDA, so that
+// CPU-only work never pays for initialising it.
+void MarkCudaInUse();
+
 // The intra-op thread count chosen for the process (setNumThreads); workers adopt it.
 void SetIntraOpThreads(int threads);
 int IntraOpThreads();
