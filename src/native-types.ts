@@ -64,14 +64,14 @@ export interface NativeBinding {
   backward(t: NativeHandle): Promise<void>;
 
   toAsync(t: NativeHandle, device: string | null, dtype: DType | null): Promise<NativeHandle>;
-  toBuffer(t: NativeHandle): Promise<ArrayBuffer>;
+  /** A contiguous host copy: in the tensor's dtype when `raw`, else float16/bfloat16 widened and bool as uint8. */
+  toBuffer(t: NativeHandle, raw: boolean): Promise<ArrayBuffer>;
   busy(ms: number): Promise<{ tensor: NativeHandle; gradEnabled: boolean; threads: number; iterations: number }>;
 
   readFile(path: string, offset: number, nbytes: number, device: string): Promise<NativeHandle>;
   mmapFile(path: string): Promise<NativeHandle>;
   storageView(bytes: NativeHandle, byteOffset: number, nbytes: number, dtype: DType): NativeHandle;
   asStrided(storage: NativeHandle, size: number[], stride: number[], offset: number): NativeHandle;
-  rawBytes(t: NativeHandle): Promise<ArrayBuffer>;
   copyInto(dst: NativeHandle, src: NativeHandle): void;
 
   buildInfo(): BuildInfo;

@@ -109,13 +109,13 @@ export class Tensor<D extends DType = DType> implements Disposable {
 
   /** A copy of the values in JavaScript memory (float16/bfloat16 widen to float32). */
   async toTypedArray(): Promise<HostArrayOf[D]> {
-    const buffer = await native().toBuffer(this.handle);
+    const buffer = await native().toBuffer(this.handle, false);
     return hostArrayFor(this.dtype, buffer) as HostArrayOf[D];
   }
 
   /** The raw little-endian bytes of the values in this tensor's own dtype (a contiguous copy). */
   async toBytes(): Promise<Uint8Array> {
-    return new Uint8Array(await native().rawBytes(this.handle));
+    return new Uint8Array(await native().toBuffer(this.handle, true));
   }
 
   /** The value of a one-element tensor. Synchronises with the device. */

@@ -159,19 +159,6 @@ Napi::Value AsStrided(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), storage.as_strided(size, stride, storage.storage_offset() + offset));
 }
 
-// rawBytes(tensor) → Promise<ArrayBuffer>: contiguous host bytes in the tensor's own dtype.
-Napi::Value RawBytes(const Napi::CallbackInfo& info) {
-  at::Tensor t = TensorHandle::TensorOf(info[0], "tensor");
-  return TorchJob<at::Tensor>::Start(
-      info.Env(), "onestep.rawBytes",
-      [t] { return t.detach().to(c10::Device(c10::kCPU), t.scalar_type(), false, /*copy=*/true, at::MemoryFormat::Contiguous); },
-      [](Napi::Env env, at::Tensor& host) -> Napi::Value {
-        if (host.nbytes() == 0) return Napi::ArrayBuffer::New(env, 0);
-        auto* owner = new at::Tensor(std::move(host));
-        return Napi::ArrayBuffer::New(env, owner->data_ptr(), owner->nbytes(), [](Napi::Env, void*, at::Tensor* held) { delete held; }, owner);
-      });
-}
-
 // copyInto(dst, src): dst.copy_(src) without recording autograd (loading weights into a module).
 Napi::Value CopyInto(const Napi::CallbackInfo& info) {
   at::Tensor dst = TensorHandle::TensorOf(info[0], "destination");
@@ -190,7 +177,6 @@ void RegisterStorage(Napi::Env env, Napi::Object exports) {
   Export<&MmapFile>(env, exports, "mmapFile");
   Export<&StorageView>(env, exports, "storageView");
   Export<&AsStrided>(env, exports, "asStrided");
-  Export<&RawBytes>(env, exports, "rawBytes");
   Export<&CopyInto>(env, exports, "copyInto");
 }
 

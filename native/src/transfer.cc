@@ -36,15 +36,16 @@ at::ScalarType HostDtype(at::ScalarType dtype) {
   return dtype;
 }
 
-// toBuffer(tensor) → Promise<ArrayBuffer>: a contiguous host copy that JavaScript owns. The
-// ArrayBuffer points at the copy's memory (no second copy); its finaliser frees it.
+// toBuffer(tensor, raw) → Promise<ArrayBuffer>: a contiguous host copy that JavaScript owns, in
+// the tensor's own dtype when `raw` (the bytes a file stores), else in HostDtype. The ArrayBuffer
+// points at the copy's memory (no second copy); its finaliser frees it.
 Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
   at::Tensor t = TensorHandle::TensorOf(info[0], "tensor");
+  at::ScalarType dtype = GetBool(info, 1, "raw") ? t.scalar_type() : HostDtype(t.scalar_type());
   return TorchJob<at::Tensor>::Start(
       info.Env(), "onestep.toBuffer",
-      [t] {
-        return t.detach().to(c10::Device(c10::kCPU), HostDtype(t.scalar_type()), /*non_blocking=*/false,
-                             /*copy=*/true, at::MemoryFormat::Contiguous);
+      [t, dtype] {
+        return t.detach().to(c10::Device(c10::kCPU), dtype, /*non_blocking=*/false, /*copy=*/true, at::MemoryFormat::Contiguous);
       },
       [](Napi::Env env, at::Tensor& host) -> Napi::Value {
         if (host.nbytes() == 0) return Napi::ArrayBuffer::New(env, 0);
