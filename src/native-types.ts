@@ -31,6 +31,7 @@ type Operand = NativeHandle | number | boolean;
 
 export interface NativeBinding {
   TensorHandle: Function;
+  EDMNetworkHandle: Function;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   full(shape: number[], value: number, dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   random(kind: 'randn' | 'rand', shape: number[], dtype: DType | null, device: string): NativeHandle;

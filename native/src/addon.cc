@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterTransfer(env, exports);
   onestep::RegisterRuntime(env, exports);
   onestep::RegisterStorage(env, exports);
+  onestep::RegisterEdm(env, exports);
   return exports;
 }
 

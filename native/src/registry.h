@@ -8,4 +8,5 @@ void RegisterOps(Napi::Env env, Napi::Object exports);
 void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterStorage(Napi::Env env, Napi::Object exports);
+void RegisterEdm(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

@@ -1,0 +1,193 @@
+// JS binding of the EDM network: creation from a config, the live state dict (tensors that alias
+// the parameters, so loadInto fills the network), denoising and Heun sampling on a worker.
+#include "../registry.h"
+#include "../tensor_handle.h"
+#include "../worker.h"
+#include "songunet.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace onestep {
+namespace {
+
+using edm::EDMPrecond;
+using edm::SongUNetConfig;
+
+int64_t IntField(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) ThrowTypeError(std::string("config.") + key + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d != std::floor(d) || d > 1e6) ThrowValueError(std::string("config.") + key + " must be a non-negative integer");
+  return static_cast<int64_t>(d);
+}
+
+std::vector<int64_t> IntList(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) ThrowTypeError(std::string("config.") + key + " must be an array of integers");
+  return ParseShape(v, (std::string("config.") + key).c_str());
+}
+
+SongUNetConfig ParseConfig(const Napi::Value& value) {
+  if (!value.IsObject()) ThrowTypeError("config must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  SongUNetConfig c;
+  c.img_resolution = IntField(o, "imgResolution");
+  c.in_channels = IntField(o, "inChannels");
+  c.out_channels = IntField(o, "outChannels");
+  c.label_dim = IntField(o, "labelDim");
+  c.augment_dim = IntField(o, "augmentDim");
+  c.model_channels = IntField(o, "modelChannels");
+  c.channel_mult = IntList(o, "channelMult");
+  c.num_blocks = IntField(o, "numBlocks");
+  c.attn_resolutions = IntList(o, "attnResolutions");
+  c.channel_mult_emb = IntField(o, "channelMultEmb");
+  Napi::Value dropout = o.Get("dropout");
+  if (!dropout.IsNumber()) ThrowTypeError("config.dropout must be a number");
+  c.dropout = dropout.As<Napi::Number>().DoubleValue();
+  if (c.img_resolution < 4 || (c.img_resolution & (c.img_resolution - 1)) != 0) ThrowValueError("config.imgResolution must be a power of two ≥ 4");
+  if (c.channel_mult.empty() || (c.img_resolution >> (c.channel_mult.size() - 1)) < 1) ThrowValueError("config.channelMult has too many levels for the resolution");
+  if (c.model_channels < 8 || c.model_channels % 4 != 0) ThrowValueError("config.modelChannels must be a multiple of 4, at least 8");
+  if (c.in_channels < 1 || c.out_channels < 1) ThrowValueError("config.inChannels and outChannels must be positive");
+  if (!(c.dropout >= 0 && c.dropout < 1)) ThrowValueError("config.dropout must be in [0, 1)");
+  return c;
+}
+
+class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports) {
+    Napi::Function ctor = DefineClass(env, "EDMNetworkHandle", {
+        InstanceMethod<&EDMNetworkHandle::StateDict>("stateDict"),
+        InstanceMethod<&EDMNetworkHandle::Denoise>("denoise"),
+        InstanceMethod<&EDMNetworkHandle::ForwardRaw>("forwardRaw"),
+        InstanceMethod<&EDMNetworkHandle::Sample>("sample"),
+        InstanceMethod<&EDMNetworkHandle::Dispose>("dispose"),
+    });
+    exports.Set("EDMNetworkHandle", ctor);
+  }
+
+  // new EDMNetworkHandle(config, seed | null, device)
+  explicit EDMNetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EDMNetworkHandle>(info) {
+    Guard(info.Env(), [&] {
+      SongUNetConfig config = ParseConfig(info[0]);
+      c10::optional<uint64_t> seed;
+      if (!IsNullish(info[1])) seed = static_cast<uint64_t>(GetInt(info, 1, "seed"));
+      c10::Device device = ParseDevice(info[2], "device");
+      {
+        edm::InitGeneratorGuard init(seed);
+        at::NoGradGuard no_grad;
+        net_ = EDMPrecond(config);
+      }
+      net_->to(device);
+      net_->eval();
+      return 0;
+    });
+  }
+
+ private:
+  EDMPrecond& Net() {
+    if (!net_) throw UserError(code::kDisposed, "this network was disposed");
+    return net_;
+  }
+
+  // stateDict() → [[name, handle], …]: handles alias the live parameters and buffers.
+  Napi::Value StateDict(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      auto entries = edm::StateDict(*Net());
+      Napi::Array out = Napi::Array::New(info.Env(), entries.size());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        Napi::Array pair = Napi::Array::New(info.Env(), 2);
+        pair.Set(0u, Napi::String::New(info.Env(), entries[i].first));
+        pair.Set(1u, TensorHandle::Wrap(info.Env(), entries[i].second));
+        out.Set(i, pair);
+      }
+      return out;
+    });
+  }
+
+  static at::Tensor Optional(const Napi::Value& v, const char* what) {
+    return IsNullish(v) ? at::Tensor() : TensorHandle::TensorOf(v, what);
+  }
+
+  // denoise(x, sigma, classLabels?, augmentLabels?) → Promise<handle>: D(x; σ)
+  Napi::Value Denoise(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      EDMPrecond net = Net();
+      at::Tensor x = TensorHandle::TensorOf(info[0], "x"), sigma = TensorHandle::TensorOf(info[1], "sigma");
+      at::Tensor labels = Optional(info[2], "classLabels"), augment = Optional(info[3], "augmentLabels");
+      return TorchJob<at::Tensor>::Start(info.Env(), "onestep.denoise",
+          [net, x, sigma, labels, augment]() mutable {
+            at::NoGradGuard no_grad;
+            at::Tensor s = sigma.dim() == 0 ? sigma.expand({x.size(0)}) : sigma;
+            return net->forward(x, s, labels, augment);
+          },
+          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+    });
+  }
+
+  // forwardRaw(x, noiseLabels, classLabels?, augmentLabels?) → Promise<handle>: F, without preconditioning
+  Napi::Value ForwardRaw(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      EDMPrecond net = Net();
+      at::Tensor x = TensorHandle::TensorOf(info[0], "x"), noise = TensorHandle::TensorOf(info[1], "noiseLabels");
+      at::Tensor labels = Optional(info[2], "classLabels"), augment = Optional(info[3], "augmentLabels");
+      return TorchJob<at::Tensor>::Start(info.Env(), "onestep.forwardRaw",
+          [net, x, noise, labels, augment]() mutable {
+            at::NoGradGuard no_grad;
+            return net->model->forward(x, noise, labels, augment);
+          },
+          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+    });
+  }
+
+  // sample(latents, classLabels?, steps, sigmaMin, sigmaMax, rho) → Promise<handle>: EDM's Heun
+  // sampler (S_churn = 0), sampler arithmetic in float64, the network in float32, as edm_sampler.
+  Napi::Value Sample(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      EDMPrecond net = Net();
+      at::Tensor latents = TensorHandle::TensorOf(info[0], "latents"), labels = Optional(info[1], "classLabels");
+      int64_t steps = GetInt(info, 2, "steps");
+      double sigma_min = GetNumber(info, 3, "sigmaMin"), sigma_max = GetNumber(info, 4, "sigmaMax"), rho = GetNumber(info, 5, "rho");
+      if (steps < 1 || steps > 10000) ThrowValueError("steps must be between 1 and 10000");
+      if (!(sigma_min > 0 && sigma_max > sigma_min && rho > 0)) ThrowValueError("need 0 < sigmaMin < sigmaMax and rho > 0");
+      return TorchJob<at::Tensor>::Start(info.Env(), "onestep.sample",
+          [=]() mutable {
+            at::NoGradGuard no_grad;
+            const int64_t n = latents.size(0);
+            auto opts = latents.options().dtype(at::kDouble);
+            std::vector<double> t(steps + 1, 0.0);
+            for (int64_t i = 0; i < steps; ++i) {
+              double frac = steps == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(steps - 1);
+              t[i] = std::pow(std::pow(sigma_max, 1 / rho) + frac * (std::pow(sigma_min, 1 / rho) - std::pow(sigma_max, 1 / rho)), rho);
+            }
+            auto D = [&](const at::Tensor& x, double sigma) {
+              return net->forward(x, at::full({n}, sigma, opts), labels, at::Tensor()).to(at::kDouble);
+            };
+            at::Tensor x_next = latents.to(at::kDouble) * t[0];
+            for (int64_t i = 0; i < steps; ++i) {
+              at::Tensor x_hat = x_next;
+              at::Tensor d_cur = (x_hat - D(x_hat, t[i])) / t[i];
+              x_next = x_hat + (t[i + 1] - t[i]) * d_cur;
+              if (i < steps - 1) {
+                at::Tensor d_prime = (x_next - D(x_next, t[i + 1])) / t[i + 1];
+                x_next = x_hat + (t[i + 1] - t[i]) * (0.5 * d_cur + 0.5 * d_prime);
+              }
+            }
+            return x_next.to(at::kFloat);
+          },
+          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    net_ = EDMPrecond(nullptr);
+    return info.Env().Undefined();
+  }
+
+  EDMPrecond net_{nullptr};
+};
+
+}  // namespace
+
+void RegisterEdm(Napi::Env env, Napi::Object exports) { EDMNetworkHandle::Register(env, exports); }
+
+}  // namespace onestep
