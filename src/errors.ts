@@ -26,6 +26,8 @@ export const ErrorCode = {
   CheckpointUnsupported: 'ERR_CHECKPOINT_UNSUPPORTED',
   /** loadInto: the state dict's names or shapes do not match the module's. */
   StateDictMismatch: 'ERR_STATE_DICT_MISMATCH',
+  /** A dataset file is damaged or not what its name says. */
+  DatasetCorrupt: 'ERR_DATASET_CORRUPT',
   /** A file could not be opened or read. */
   Io: 'ERR_IO',
   /** An unexpected native failure. */

@@ -24,3 +24,5 @@ export { PRESETS, inferConfig } from './edm/config.js';
 export type { EDMConfig, PresetName } from './edm/config.js';
 export { edmSample, teacherOneStep } from './edm/sampler.js';
 export type { SampleOptions } from './edm/sampler.js';
+export { FashionMNIST, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
+export type { ImageSet } from './data/fashion-mnist.js';
