@@ -26,3 +26,5 @@ export { edmSample, teacherOneStep } from './edm/sampler.js';
 export type { SampleOptions } from './edm/sampler.js';
 export { FashionMNIST, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
 export type { ImageSet } from './data/fashion-mnist.js';
+export { TeacherTrainer } from './edm/teacher-trainer.js';
+export type { TeacherTrainingOptions, TeacherStepStats } from './edm/teacher-trainer.js';

@@ -32,6 +32,7 @@ type Operand = NativeHandle | number | boolean;
 export interface NativeBinding {
   TensorHandle: Function;
   EDMNetworkHandle: Function;
+  TeacherTrainer: Function;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   full(shape: number[], value: number, dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   random(kind: 'randn' | 'rand', shape: number[], dtype: DType | null, device: string): NativeHandle;

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterRuntime(env, exports);
   onestep::RegisterStorage(env, exports);
   onestep::RegisterEdm(env, exports);
+  onestep::RegisterTeacherTrainer(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ void RegisterTransfer(Napi::Env env, Napi::Object exports);
 void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterEdm(Napi::Env env, Napi::Object exports);
+void RegisterTeacherTrainer(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

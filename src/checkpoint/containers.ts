@@ -19,6 +19,8 @@ export interface Contents {
   sourceOf(storage: StorageRef): ByteSource;
   /** True when unknown globals became placeholders (EDM snapshots, or the permissive option). */
   permissive: boolean;
+  /** safetensors `__metadata__` (empty for other formats). */
+  metadata?: Map<string, string>;
 }
 
 export interface OpenOptions {
@@ -86,7 +88,7 @@ export async function openCheckpoint(path: string, options: OpenOptions = {}): P
         const ref: TensorRef = { kind: 'tensor', storage, dtype: entry.dtype, offset: 0, size: entry.shape, stride, requiresGrad: false, isParameter: false };
         value.set(entry.name, ref);
       }
-      return { format, value, sourceOf: (s) => lookup(sources, s), permissive: false };
+      return { format, value, sourceOf: (s) => lookup(sources, s), permissive: false, metadata: header.metadata };
     });
   }
 

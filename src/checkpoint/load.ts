@@ -31,7 +31,13 @@ export { PyObject };
 
 /** A state dict, with where in the file it came from. */
 export class StateDict extends Map<string, Tensor> {
-  constructor(entries: Iterable<[string, Tensor]>, readonly format: Format, readonly source: string) {
+  constructor(
+    entries: Iterable<[string, Tensor]>,
+    readonly format: Format,
+    readonly source: string,
+    /** safetensors `__metadata__` strings (empty for other formats). */
+    readonly metadata: ReadonlyMap<string, string> = new Map(),
+  ) {
     super(entries);
   }
   /** Disposes every tensor. */
@@ -220,7 +226,7 @@ export async function loadStateDict(path: string, options?: LoadOptions): Promis
   return withLoader(contents, o, async (load) => {
     // Several reads in flight: they run on libuv's worker threads, in parallel.
     const loaded = await mapConcurrently([...tensors.values()], READ_CONCURRENCY, load);
-    return new StateDict([...tensors.keys()].map((name, i) => [name, loaded[i]!]), contents.format, source);
+    return new StateDict([...tensors.keys()].map((name, i) => [name, loaded[i]!]), contents.format, source, contents.metadata);
   });
 }
 

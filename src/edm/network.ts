@@ -14,6 +14,8 @@ interface NativeNetwork {
   denoise(x: unknown, sigma: unknown, classLabels: unknown, augmentLabels: unknown): Promise<import('../native-types.js').NativeHandle>;
   forwardRaw(x: unknown, noiseLabels: unknown, classLabels: unknown, augmentLabels: unknown): Promise<import('../native-types.js').NativeHandle>;
   sample(latents: unknown, classLabels: unknown, steps: number, sigmaMin: number, sigmaMax: number, rho: number): Promise<import('../native-types.js').NativeHandle>;
+  moduleRef(): unknown;
+  setTraining(training: boolean): void;
   dispose(): void;
 }
 
@@ -67,6 +69,11 @@ export class EDMNetwork {
     } finally {
       if (typeof source === 'string') for (const t of stateDict.values()) t.dispose();
     }
+  }
+
+  /** @internal The native handle, for native trainers. */
+  get nativeHandle(): NativeNetwork {
+    return this.#handle;
   }
 
   get #handle(): NativeNetwork {

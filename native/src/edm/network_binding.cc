@@ -60,6 +60,8 @@ class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
         InstanceMethod<&EDMNetworkHandle::Denoise>("denoise"),
         InstanceMethod<&EDMNetworkHandle::ForwardRaw>("forwardRaw"),
         InstanceMethod<&EDMNetworkHandle::Sample>("sample"),
+        InstanceMethod<&EDMNetworkHandle::ModuleRef>("moduleRef"),
+        InstanceMethod<&EDMNetworkHandle::SetTraining>("setTraining"),
         InstanceMethod<&EDMNetworkHandle::Dispose>("dispose"),
     });
     exports.Set("EDMNetworkHandle", ctor);
@@ -175,6 +177,19 @@ class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
             return x_next.to(at::kFloat);
           },
           [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+    });
+  }
+
+  // moduleRef() → External: the module itself, for native trainers that update it in place.
+  Napi::Value ModuleRef(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value { return Napi::External<EDMPrecond>::New(info.Env(), &Net()); });
+  }
+
+  // setTraining(flag): dropout on (training) or off (evaluation).
+  Napi::Value SetTraining(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      Net()->train(GetBool(info, 0, "training"));
+      return info.Env().Undefined();
     });
   }
 

@@ -1,0 +1,269 @@
+// The fused teacher training step (EDM's loss, backward, Adam with learning-rate warm-up, EMA),
+// run `k` iterations per native call on a worker thread. Batches are drawn on the device from a
+// permutation of the whole data set, so the GPU never waits for JavaScript; the losses stay on
+// the device and are read once per call.
+#include "../registry.h"
+#include "../tensor_handle.h"
+#include "../worker.h"
+#include "songunet.h"
+
+#include <cmath>
+#include <mutex>
+
+namespace onestep {
+namespace {
+
+using edm::EDMPrecond;
+
+struct TrainOptions {
+  int64_t batch_size = 256;
+  double lr = 5e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double warmup_images = 256e3;      // linear learning-rate warm-up (EDM: lr_rampup_kimg)
+  double ema_halflife_images = 500e3;
+  double ema_rampup_ratio = 0.05;    // EDM: the half-life grows with the images seen, up to the above
+  double p_mean = -1.2, p_std = 1.2;
+  double sigma_data = edm::kSigmaData;
+};
+
+double NumberField(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) ThrowTypeError(std::string("options.") + key + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d)) ThrowValueError(std::string("options.") + key + " must be finite");
+  return d;
+}
+
+// Adam over a fixed parameter list, written out so that its state is plain tensors we own (saved
+// and restored by name for exact resume).
+struct Adam {
+  std::vector<at::Tensor> params, exp_avg, exp_avg_sq;
+  int64_t steps = 0;
+
+  explicit Adam(std::vector<at::Tensor> p) : params(std::move(p)) {
+    for (auto& t : params) {
+      exp_avg.push_back(at::zeros_like(t));
+      exp_avg_sq.push_back(at::zeros_like(t));
+    }
+  }
+
+  void Step(double lr, const TrainOptions& o) {
+    ++steps;
+    const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(steps));
+    const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(steps));
+    for (size_t i = 0; i < params.size(); ++i) {
+      at::Tensor grad = params[i].grad();
+      if (!grad.defined()) continue;
+      // EDM replaces non-finite gradients before the update.
+      grad = at::nan_to_num(grad, 0.0, 1e5, -1e5);
+      exp_avg[i].mul_(o.beta1).add_(grad, 1 - o.beta1);
+      exp_avg_sq[i].mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
+      at::Tensor denom = (exp_avg_sq[i] / bias2).sqrt_().add_(o.eps);
+      params[i].addcdiv_(exp_avg[i], denom, -lr / bias1);
+    }
+  }
+};
+
+class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports) {
+    exports.Set("TeacherTrainer", DefineClass(env, "TeacherTrainer", {
+        InstanceMethod<&TeacherTrainer::Step>("step"),
+        InstanceMethod<&TeacherTrainer::State>("state"),
+        InstanceMethod<&TeacherTrainer::Restore>("restore"),
+        InstanceMethod<&TeacherTrainer::Dispose>("dispose"),
+    }));
+  }
+
+  // new TeacherTrainer(netHandle, emaHandle, images, labels | null, labelDim, options)
+  // The networks are EDMNetworkHandle objects' modules, shared: training updates them in place.
+  explicit TeacherTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TeacherTrainer>(info) {
+    Guard(info.Env(), [&] {
+      net_ = *static_cast<EDMPrecond*>(info[0].As<Napi::External<EDMPrecond>>().Data());
+      ema_ = *static_cast<EDMPrecond*>(info[1].As<Napi::External<EDMPrecond>>().Data());
+      images_ = TensorHandle::TensorOf(info[2], "images");
+      if (!IsNullish(info[3])) labels_ = TensorHandle::TensorOf(info[3], "labels");
+      label_dim_ = GetInt(info, 4, "labelDim");
+      if (!info[5].IsObject()) ThrowTypeError("options must be an object");
+      Napi::Object o = info[5].As<Napi::Object>();
+      options_.batch_size = static_cast<int64_t>(NumberField(o, "batchSize", 256));
+      options_.lr = NumberField(o, "lr", options_.lr);
+      options_.beta1 = NumberField(o, "beta1", options_.beta1);
+      options_.beta2 = NumberField(o, "beta2", options_.beta2);
+      options_.eps = NumberField(o, "eps", options_.eps);
+      options_.warmup_images = NumberField(o, "warmupImages", options_.warmup_images);
+      options_.ema_halflife_images = NumberField(o, "emaHalfLifeImages", options_.ema_halflife_images);
+      options_.ema_rampup_ratio = NumberField(o, "emaRampupRatio", options_.ema_rampup_ratio);
+      options_.p_mean = NumberField(o, "pMean", options_.p_mean);
+      options_.p_std = NumberField(o, "pStd", options_.p_std);
+      if (options_.batch_size < 1 || options_.batch_size > images_.size(0))
+        ThrowValueError("batchSize must be between 1 and the number of images (" + std::to_string(images_.size(0)) + ")");
+      if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
+      if (labels_.defined() && (labels_.dim() != 1 || labels_.size(0) != images_.size(0) || labels_.scalar_type() != at::kLong))
+        ThrowValueError("labels must be an int64 tensor [N] matching the images");
+      if (label_dim_ > 0 && !labels_.defined()) ThrowValueError("a class-conditional network needs labels");
+      if (images_.device() != net_->model->map_layer0->weight.device())
+        ThrowValueError("images and network must be on the same device");
+      net_->train();
+      ema_->eval();
+      std::vector<at::Tensor> params;
+      for (auto& p : net_->parameters()) params.push_back(p);
+      adam_ = std::make_unique<Adam>(params);
+      for (auto& p : ema_->parameters()) ema_params_.push_back(p);
+      return 0;
+    });
+  }
+
+ private:
+  // A fresh permutation of the data set each epoch, drawn on the device.
+  at::Tensor NextIndices() {
+    const int64_t n = images_.size(0), b = options_.batch_size;
+    if (!perm_.defined() || position_ + b > n) {
+      perm_ = at::randperm(n, at::TensorOptions().dtype(at::kLong).device(images_.device()));
+      position_ = 0;
+    }
+    at::Tensor idx = perm_.slice(0, position_, position_ + b);
+    position_ += b;
+    return idx;
+  }
+
+  // One iteration; returns the batch's loss (on the device).
+  at::Tensor Iterate() {
+    const auto& o = options_;
+    at::Tensor idx = NextIndices();
+    at::Tensor y = images_.index_select(0, idx);
+    at::Tensor labels;
+    if (label_dim_ > 0) labels = at::one_hot(labels_.index_select(0, idx), label_dim_).to(y.scalar_type());
+    at::Tensor sigma = (at::randn({y.size(0), 1, 1, 1}, y.options()) * o.p_std + o.p_mean).exp();
+    at::Tensor weight = (sigma.square() + o.sigma_data * o.sigma_data) / (sigma * o.sigma_data).square();
+    at::Tensor noisy = y + at::randn_like(y) * sigma;
+    at::Tensor denoised = net_->forward(noisy, sigma.flatten(), labels, at::Tensor());
+    // EDM: λ(σ)·‖D − y‖² summed over pixels, averaged over the batch.
+    at::Tensor loss = (weight * (denoised - y).square()).sum() / static_cast<double>(y.size(0));
+    for (auto& p : adam_->params) p.mutable_grad() = at::Tensor();
+    loss.backward();
+    images_seen_ += static_cast<double>(y.size(0));
+    const double lr = o.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
+    {
+      at::NoGradGuard no_grad;
+      adam_->Step(lr, o);
+      double halflife = o.ema_halflife_images;
+      if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
+      const double beta = std::pow(0.5, static_cast<double>(y.size(0)) / std::max(halflife, 1e-8));
+      for (size_t i = 0; i < ema_params_.size(); ++i) ema_params_[i].copy_(adam_->params[i].detach().lerp(ema_params_[i], beta));
+    }
+    last_lr_ = lr;
+    return loss.detach();
+  }
+
+  // step(k) → Promise<{ loss, imagesSeen, lr }>: k iterations, one host read at the end.
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      if (!adam_) throw UserError(code::kDisposed, "this trainer was disposed");
+      int64_t k = GetInt(info, 0, "iterations");
+      if (k < 1 || k > 100000) ThrowValueError("iterations must be between 1 and 100000");
+      struct Out { double loss, images, lr; };
+      return TorchJob<Out>::Start(info.Env(), "onestep.teacherStep",
+          [this, k] {
+            std::lock_guard<std::mutex> lock(mutex_);  // one step at a time, even if called concurrently
+            at::AutoGradMode grad(true);
+            at::Tensor total;
+            for (int64_t i = 0; i < k; ++i) {
+              at::Tensor loss = Iterate();
+              total = total.defined() ? total + loss : loss;
+            }
+            return Out{total.item<double>() / static_cast<double>(k), images_seen_, last_lr_};
+          },
+          [](Napi::Env env, Out& out) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("loss", out.loss);
+            o.Set("imagesSeen", out.images);
+            o.Set("lr", out.lr);
+            return o;
+          });
+    });
+  }
+
+  // state() → { tensors: [[name, handle]], imagesSeen, steps, position }: what resume needs
+  // beyond the weights (optimizer moments, the epoch's permutation, the generator's state).
+  Napi::Value State(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Napi::Env env = info.Env();
+      Napi::Array tensors = Napi::Array::New(env);
+      auto add = [&](const std::string& name, const at::Tensor& t) {
+        Napi::Array pair = Napi::Array::New(env, 2);
+        pair.Set(0u, name);
+        pair.Set(1u, TensorHandle::Wrap(env, t.detach().clone()));
+        tensors.Set(tensors.Length(), pair);
+      };
+      for (size_t i = 0; i < adam_->params.size(); ++i) {
+        add("adam.exp_avg." + std::to_string(i), adam_->exp_avg[i]);
+        add("adam.exp_avg_sq." + std::to_string(i), adam_->exp_avg_sq[i]);
+      }
+      if (perm_.defined()) add("data.permutation", perm_);
+      add("rng.state", at::globalContext().defaultGenerator(images_.device()).get_state());
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("tensors", tensors);
+      out.Set("imagesSeen", images_seen_);
+      out.Set("steps", static_cast<double>(adam_->steps));
+      out.Set("position", static_cast<double>(position_));
+      return out;
+    });
+  }
+
+  // restore(tensors: [[name, handle]], imagesSeen, steps, position)
+  Napi::Value Restore(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!info[0].IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
+      Napi::Array list = info[0].As<Napi::Array>();
+      at::NoGradGuard no_grad;
+      for (uint32_t i = 0; i < list.Length(); ++i) {
+        Napi::Array pair = list.Get(i).As<Napi::Array>();
+        std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
+        const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
+        auto index = [&](const std::string& prefix) { return static_cast<size_t>(std::stoul(name.substr(prefix.size()))); };
+        auto copy = [&](at::Tensor& dst) {
+          if (!dst.sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
+          dst.copy_(t);
+        };
+        if (name.rfind("adam.exp_avg_sq.", 0) == 0 && index("adam.exp_avg_sq.") < adam_->params.size()) copy(adam_->exp_avg_sq[index("adam.exp_avg_sq.")]);
+        else if (name.rfind("adam.exp_avg.", 0) == 0 && index("adam.exp_avg.") < adam_->params.size()) copy(adam_->exp_avg[index("adam.exp_avg.")]);
+        else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
+        else if (name == "rng.state") {
+          at::Generator gen = at::globalContext().defaultGenerator(images_.device());
+          gen.set_state(t.to(at::kCPU).contiguous());
+        }
+        else ThrowValueError("unknown trainer state '" + name + "'");
+      }
+      images_seen_ = GetNumber(info, 1, "imagesSeen");
+      adam_->steps = GetInt(info, 2, "steps");
+      position_ = GetInt(info, 3, "position");
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    adam_.reset();
+    images_ = labels_ = perm_ = at::Tensor();
+    ema_params_.clear();
+    return info.Env().Undefined();
+  }
+
+  EDMPrecond net_{nullptr}, ema_{nullptr};
+  at::Tensor images_, labels_, perm_;
+  int64_t label_dim_ = 0, position_ = 0;
+  TrainOptions options_;
+  std::unique_ptr<Adam> adam_;
+  std::vector<at::Tensor> ema_params_;
+  double images_seen_ = 0, last_lr_ = 0;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+void RegisterTeacherTrainer(Napi::Env env, Napi::Object exports) { TeacherTrainer::Register(env, exports); }
+
+}  // namespace onestep

@@ -1,0 +1,151 @@
+/**
+ * Teacher training with EDM's recipe: the fused native step (EDM loss, backward, Adam with
+ * learning-rate warm-up, EMA of the weights) runs many iterations per call on a worker thread.
+ * Checkpoints are one safetensors file — weights, EMA, optimizer moments, data order and
+ * generator state — written atomically, from which training resumes exactly.
+ */
+import type { ImageSet } from '../data/fashion-mnist.js';
+import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { native } from '../native.js';
+import type { NativeHandle } from '../native-types.js';
+import { Tensor, type Device } from '../tensor.js';
+import { loadStateDict } from '../checkpoint/load.js';
+import { loadInto } from '../checkpoint/load-into.js';
+import { saveStateDict } from '../checkpoint/save.js';
+import type { EDMConfig, PresetName } from './config.js';
+import { EDMNetwork } from './network.js';
+
+export interface TeacherTrainingOptions {
+  batchSize?: number;
+  /** Adam learning rate after warm-up. */
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  /** Linear learning-rate warm-up, in images. */
+  warmupImages?: number;
+  /** EMA half-life in images (EDM: 500 k), reached gradually with `emaRampupRatio`. */
+  emaHalfLifeImages?: number;
+  emaRampupRatio?: number;
+  /** ln σ ~ N(pMean, pStd²). */
+  pMean?: number;
+  pStd?: number;
+}
+
+export interface TeacherStepStats {
+  /** Mean EDM loss over the iterations of this call. */
+  loss: number;
+  imagesSeen: number;
+  lr: number;
+}
+
+interface NativeTrainer {
+  step(iterations: number): Promise<TeacherStepStats>;
+  state(): { tensors: [string, NativeHandle][]; imagesSeen: number; steps: number; position: number };
+  restore(tensors: [string, NativeHandle][], imagesSeen: number, steps: number, position: number): void;
+  dispose(): void;
+}
+
+const FORMAT = 'onestep-teacher-checkpoint/1';
+
+export class TeacherTrainer {
+  readonly #native: NativeTrainer;
+  #imagesSeen = 0;
+
+  private constructor(readonly net: EDMNetwork, readonly ema: EDMNetwork, readonly data: ImageSet, readonly options: Required<TeacherTrainingOptions>) {
+    const moduleOf = (n: EDMNetwork) => (n as unknown as { nativeHandle: { moduleRef(): unknown } }).nativeHandle.moduleRef();
+    const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
+    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, options);
+  }
+
+  /** A new training run: a network from a preset or config (or given), its EMA a copy of it. */
+  static create(args: { net: EDMNetwork | PresetName | EDMConfig; data: ImageSet; seed?: number; device?: Device } & TeacherTrainingOptions): TeacherTrainer {
+    if (!args?.data?.images) throw typeError('TeacherTrainer.create needs { data } from FashionMNIST.load or ImageDataset.load');
+    const device = args.device ?? (args.net instanceof EDMNetwork ? args.net.device : args.data.images.device);
+    const net = args.net instanceof EDMNetwork ? args.net : EDMNetwork.create(args.net, { seed: args.seed, device });
+    const ema = EDMNetwork.create({ ...net.config }, { device: net.device });
+    copyWeights(net, ema);
+    const options: Required<TeacherTrainingOptions> = {
+      batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
+      warmupImages: args.warmupImages ?? 256_000, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
+      emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
+    };
+    return new TeacherTrainer(net, ema, args.data, options);
+  }
+
+  get imagesSeen(): number {
+    return this.#imagesSeen;
+  }
+
+  /** `iterations` training iterations in one native call (one host synchronisation). */
+  async step(iterations = 1): Promise<TeacherStepStats> {
+    const stats = await this.#native.step(iterations);
+    this.#imagesSeen = stats.imagesSeen;
+    return stats;
+  }
+
+  /** Writes a resumable checkpoint atomically (temporary file, then rename). */
+  async save(path: string): Promise<void> {
+    const state = this.#native.state();
+    const tensors = new Map<string, Tensor>();
+    const owned: Tensor[] = [];
+    try {
+      for (const [prefix, n] of [['net.', this.net], ['ema.', this.ema]] as const) {
+        for (const [name, t] of n.stateDict()) { tensors.set(prefix + name, t); owned.push(t); }
+      }
+      for (const [name, handle] of state.tensors) {
+        const t = new Tensor(handle);
+        owned.push(t);
+        tensors.set(`trainer.${name}`, t);
+      }
+      const meta = { format: FORMAT, config: this.net.config, options: this.options, imagesSeen: state.imagesSeen, steps: state.steps, position: state.position };
+      await saveStateDict(tensors, path, { metadata: { onestep: JSON.stringify(meta) } });
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
+  static async resume(path: string, data: ImageSet, options: { device?: Device } = {}): Promise<TeacherTrainer> {
+    const device = options.device ?? data.images.device;
+    const sd = await loadStateDict(path, { device });
+    try {
+      const raw = sd.metadata.get('onestep');
+      const meta = raw ? JSON.parse(raw) as { format: string; config: EDMConfig; options: Required<TeacherTrainingOptions>; imagesSeen: number; steps: number; position: number } : undefined;
+      if (!meta || meta.format !== FORMAT) throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a teacher training checkpoint written by onestep`);
+      const part = (prefix: string) => new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as [string, Tensor]));
+      const net = EDMNetwork.create(meta.config, { device });
+      fill(net, part('net.'));
+      const trainer = TeacherTrainer.create({ net, data, ...meta.options });
+      fill(trainer.ema, part('ema.'));
+      trainer.#native.restore([...part('trainer.')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
+      trainer.#imagesSeen = meta.imagesSeen;
+      return trainer;
+    } finally {
+      sd.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.#native.dispose();
+    this.net.dispose();
+    this.ema.dispose();
+  }
+}
+
+function fill(net: EDMNetwork, weights: Map<string, Tensor>): void {
+  const target = net.stateDict();
+  try {
+    loadInto(target, weights);
+  } finally {
+    for (const t of target.values()) t.dispose();
+  }
+}
+
+function copyWeights(from: EDMNetwork, to: EDMNetwork): void {
+  const source = from.stateDict();
+  try {
+    fill(to, source);
+  } finally {
+    for (const t of source.values()) t.dispose();
+  }
+}

@@ -1,0 +1,78 @@
+// The fused teacher step on a tiny network and a slice of Fashion-MNIST (CI: CPU).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
+import { expectError } from './helpers.js';
+
+const tiny: EDMConfig = {
+  imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
+  channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4,
+};
+let data: ImageSet;
+let dir = '';
+beforeAll(async () => {
+  data = await FashionMNIST.load({ limit: 1024 });
+  dir = mkdtempSync(join(tmpdir(), 'onestep-teacher-'));
+});
+afterAll(() => {
+  data.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Fashion-MNIST', () => {
+  it('loads padded 32×32 images in [−1, 1] with labels 0–9', async () => {
+    const test = await FashionMNIST.load({ split: 'test' });
+    expect(test.images.shape).toEqual([10_000, 1, 32, 32]);
+    expect(test.labels.shape).toEqual([10_000]);
+    expect(test.images.min().item()).toBe(-1);
+    expect(test.images.max().item()).toBe(1);
+    // The 2-pixel border is background.
+    expect(test.images.slice(2, 0, 2).max().item()).toBe(-1);
+    const counts = await test.labels.toTypedArray();
+    expect(new Set(Array.from(counts as BigInt64Array, Number))).toEqual(new Set([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    test.dispose();
+  });
+
+  it('says what is missing', async () => {
+    await expectError(() => FashionMNIST.load({ dir: join(dir, 'nowhere') }), ErrorCode.Io, /dataset-fashion-mnist/);
+    await expectError(() => FashionMNIST.load({ split: 'val' as 'test' }), ErrorCode.InvalidArgType, /split/);
+  });
+});
+
+describe('teacher training', () => {
+  it('lowers the EDM loss, warms the learning rate up, and leaks nothing', async () => {
+    const baseline = memory();
+    manualSeed(0);
+    const trainer = TeacherTrainer.create({ net: tiny, data, seed: 1, batchSize: 32, lr: 1e-3, warmupImages: 640 });
+    const first = await trainer.step(4);
+    expect(first.lr).toBeCloseTo(1e-3 * 128 / 640, 12);
+    let last = first;
+    for (let i = 0; i < 4; i++) last = await trainer.step(4);
+    expect(last.imagesSeen).toBe(32 * 20);
+    expect(last.lr).toBe(1e-3);
+    expect(last.loss).toBeLessThan(first.loss * 0.8);
+    trainer.dispose();
+    expect(memory()).toEqual(baseline);
+  });
+
+  it('resumes exactly from a checkpoint: the same losses, bit for bit', async () => {
+    manualSeed(0);
+    const trainer = TeacherTrainer.create({ net: tiny, data, seed: 2, batchSize: 16 });
+    await trainer.step(3);
+    await trainer.save(join(dir, 'run.safetensors'));
+    const continued = [(await trainer.step(2)).loss, (await trainer.step(2)).loss];
+    const resumed = await TeacherTrainer.resume(join(dir, 'run.safetensors'), data);
+    expect(resumed.imagesSeen).toBe(48);
+    expect([(await resumed.step(2)).loss, (await resumed.step(2)).loss]).toEqual(continued);
+    trainer.dispose();
+    resumed.dispose();
+  });
+
+  it('rejects bad settings clearly', async () => {
+    await expectError(() => TeacherTrainer.create({ net: tiny, data, batchSize: 5000 }), ErrorCode.InvalidArgValue, /batchSize/);
+    await expectError(() => TeacherTrainer.create({ net: tiny, data: {} as ImageSet }), ErrorCode.InvalidArgType, /needs \{ data \}/);
+    await expectError(() => TeacherTrainer.resume(join(dir, 'nope.safetensors'), data), ErrorCode.Io);
+  });
+});
