@@ -28,3 +28,4 @@ export { FashionMNIST, FASHION_MNIST_CLASSES } from './data/fashion-mnist.js';
 export type { ImageSet } from './data/fashion-mnist.js';
 export { TeacherTrainer } from './edm/teacher-trainer.js';
 export type { TeacherTrainingOptions, TeacherStepStats } from './edm/teacher-trainer.js';
+export { saveImageGrid } from './image/grid.js';
