@@ -79,7 +79,8 @@ export interface NativeBinding {
   buildInfo(): BuildInfo;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
-  cudaMemory(index: number): { free?: number; total?: number; allocated?: number; reserved?: number };
+  cudaMemory(index: number): { free?: number; total?: number; allocated?: number; reserved?: number; peakAllocated?: number };
+  cudaResetPeak(index: number): void;
   cudaSynchronize(): void;
   cudaEmptyCache(): void;
   manualSeed(seed: number): void;

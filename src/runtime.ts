@@ -31,9 +31,13 @@ export const cuda = {
    * Bytes on a device: `free` and `total` as the driver reports them; `allocated` (held by live
    * tensors) and `reserved` (held by libtorch's caching allocator, allocated included).
    */
-  memoryInfo(index = 0): { free: number; total: number; allocated: number; reserved: number } {
+  memoryInfo(index = 0): { free: number; total: number; allocated: number; reserved: number; peakAllocated: number } {
     const info = native().cudaMemory(index);
-    return { free: info.free ?? 0, total: info.total ?? 0, allocated: info.allocated ?? 0, reserved: info.reserved ?? 0 };
+    return { free: info.free ?? 0, total: info.total ?? 0, allocated: info.allocated ?? 0, reserved: info.reserved ?? 0, peakAllocated: info.peakAllocated ?? 0 };
+  },
+  /** Restarts the peak of `memoryInfo().peakAllocated` (benchmarks). */
+  resetPeakMemory(index = 0): void {
+    native().cudaResetPeak(index);
   },
 };
 

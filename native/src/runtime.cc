@@ -52,6 +52,7 @@ Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
   auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
   out.Set("allocated", Napi::Number::New(info.Env(), static_cast<double>(stats.allocated_bytes[0].current)));
   out.Set("reserved", Napi::Number::New(info.Env(), static_cast<double>(stats.reserved_bytes[0].current)));
+  out.Set("peakAllocated", Napi::Number::New(info.Env(), static_cast<double>(stats.allocated_bytes[0].peak)));
 #endif
   return out;
 }
@@ -67,6 +68,16 @@ Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
 Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
 #ifdef ONESTEP_WITH_CUDA
   if (torch::cuda::is_available()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  return info.Env().Undefined();
+}
+
+// cudaResetPeak(index): restarts the allocator's peak statistics (for benchmarks).
+Napi::Value CudaResetPeak(const Napi::CallbackInfo& info) {
+  int64_t index = GetInt(info, 0, "index");
+#ifdef ONESTEP_WITH_CUDA
+  if (index >= 0 && index < static_cast<int64_t>(torch::cuda::device_count()))
+    c10::cuda::CUDACachingAllocator::resetPeakStats(static_cast<c10::DeviceIndex>(index));
 #endif
   return info.Env().Undefined();
 }
@@ -111,6 +122,7 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Export<&CudaMemory>(env, exports, "cudaMemory");
   Export<&CudaSynchronize>(env, exports, "cudaSynchronize");
   Export<&CudaEmptyCache>(env, exports, "cudaEmptyCache");
+  Export<&CudaResetPeak>(env, exports, "cudaResetPeak");
   Export<&ManualSeed>(env, exports, "manualSeed");
   Export<&SetNumThreads>(env, exports, "setNumThreads");
   Export<&GetNumThreads>(env, exports, "getNumThreads");
