@@ -13,8 +13,9 @@ p.add_argument("--steps", type=int, default=50)
 p.add_argument("--batch", type=int, default=256)
 p.add_argument("--tf32", action="store_true")
 a = p.parse_args()
-torch.backends.cuda.matmul.allow_tf32 = a.tf32
-torch.backends.cudnn.allow_tf32 = a.tf32
+if a.tf32:  # otherwise PyTorch's defaults, as libtorch has them: TF32 for cuDNN convolutions only
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 dev = "cuda"
 torch.manual_seed(0)
 net = EDMPrecond(img_resolution=32, in_channels=1, out_channels=1, label_dim=10, model_channels=64, channel_mult=(1, 2, 2),
@@ -26,7 +27,7 @@ opt = torch.optim.Adam(net.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
 images = torch.rand(60000, 1, 32, 32, device=dev) * 2 - 1
 labels = torch.randint(0, 10, (60000,), device=dev)
 perm = torch.randperm(60000, device=dev)
-print(f"params {sum(p.numel() for p in net.parameters())}, torch {torch.__version__}, {torch.cuda.get_device_name()}, tf32 {a.tf32}")
+print(f"params {sum(p.numel() for p in net.parameters())}, torch {torch.__version__}, {torch.cuda.get_device_name()}, tf32 matmul {torch.backends.cuda.matmul.allow_tf32} conv {torch.backends.cudnn.allow_tf32}")
 
 
 def step(i):
