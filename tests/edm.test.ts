@@ -6,9 +6,9 @@ import {
   edmSample, EDMNetwork, ErrorCode, inferConfig, loadStateDict, memory, PRESETS, randn, teacherOneStep, zeros,
   type StateDict, type Tensor,
 } from '../src/index.js';
-import { expectError } from './helpers.js';
+import { expectError, sharedFixtures } from './helpers.js';
 
-const fixtures = join(import.meta.dirname, '..', '..', 'shared', 'fixtures');
+const fixtures = sharedFixtures;
 const fixtureJson = JSON.parse(readFileSync(join(fixtures, 'edm-songunet-tiny.json'), 'utf8')) as {
   tiny_config: Record<string, unknown>; param_counts: Record<string, number>; state_dict_keys: string[];
 };

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
 import { cuda } from '../src/index.js';
@@ -53,3 +54,9 @@ export const torchPython: string = (() => {
   }
   throw new Error(`no Python with PyTorch among ${candidates.join(', ')}: apt-get install python3-torch`);
 })();
+
+/**
+ * The shared fixtures (golden vectors from EDM's code): ONESTEP_SHARED, else ../shared beside the
+ * checkout (CI and the developers' machines). GPU runs carry a copy and point ONESTEP_SHARED at it.
+ */
+export const sharedFixtures: string = join(process.env.ONESTEP_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'), 'fixtures');

@@ -34,33 +34,50 @@ double NumberField(const Napi::Object& o, const char* key, double fallback) {
   return d;
 }
 
-// Adam over a fixed parameter list, written out so that its state is plain tensors we own (saved
-// and restored by name for exact resume).
-struct Adam {
-  std::vector<at::Tensor> params, exp_avg, exp_avg_sq;
-  int64_t steps = 0;
+// Every parameter of a module moved into one contiguous buffer (the parameters become views of
+// it), with gradients that are views of a second buffer: the optimizer, the gradient clean-up and
+// the EMA then launch a handful of kernels per step instead of several per parameter.
+struct FlatParameters {
+  at::Tensor data, grad;
 
-  explicit Adam(std::vector<at::Tensor> p) : params(std::move(p)) {
-    for (auto& t : params) {
-      exp_avg.push_back(at::zeros_like(t));
-      exp_avg_sq.push_back(at::zeros_like(t));
+  FlatParameters(torch::nn::Module& module, bool with_grad) {
+    at::NoGradGuard no_grad;
+    auto params = module.parameters();
+    int64_t total = 0;
+    for (const auto& p : params) total += p.numel();
+    data = at::empty({total}, params.at(0).options());
+    if (with_grad) grad = at::zeros({total}, params.at(0).options());
+    int64_t offset = 0;
+    for (auto& p : params) {
+      const int64_t n = p.numel();
+      at::Tensor view = data.narrow(0, offset, n).view(p.sizes());
+      view.copy_(p);
+      p.set_data(view);
+      // Backward accumulates in place into a defined gradient, so these stay views.
+      if (with_grad) p.mutable_grad() = grad.narrow(0, offset, n).view(p.sizes());
+      offset += n;
     }
   }
+};
+
+// Adam on the flat buffers; its state is two tensors we own (saved and restored for exact resume).
+struct Adam {
+  FlatParameters& params;
+  at::Tensor exp_avg, exp_avg_sq;
+  int64_t steps = 0;
+
+  explicit Adam(FlatParameters& p) : params(p), exp_avg(at::zeros_like(p.data)), exp_avg_sq(at::zeros_like(p.data)) {}
 
   void Step(double lr, const TrainOptions& o) {
     ++steps;
     const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(steps));
     const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(steps));
-    for (size_t i = 0; i < params.size(); ++i) {
-      at::Tensor grad = params[i].grad();
-      if (!grad.defined()) continue;
-      // EDM replaces non-finite gradients before the update.
-      grad = at::nan_to_num(grad, 0.0, 1e5, -1e5);
-      exp_avg[i].mul_(o.beta1).add_(grad, 1 - o.beta1);
-      exp_avg_sq[i].mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
-      at::Tensor denom = (exp_avg_sq[i] / bias2).sqrt_().add_(o.eps);
-      params[i].addcdiv_(exp_avg[i], denom, -lr / bias1);
-    }
+    at::Tensor& grad = params.grad;
+    at::nan_to_num_(grad, 0.0, 1e5, -1e5);  // EDM replaces non-finite gradients before the update
+    exp_avg.mul_(o.beta1).add_(grad, 1 - o.beta1);
+    exp_avg_sq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
+    at::Tensor denom = (exp_avg_sq / bias2).sqrt_().add_(o.eps);
+    params.data.addcdiv_(exp_avg, denom, -lr / bias1);
   }
 };
 
@@ -106,10 +123,9 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
         ThrowValueError("images and network must be on the same device");
       net_->train();
       ema_->eval();
-      std::vector<at::Tensor> params;
-      for (auto& p : net_->parameters()) params.push_back(p);
-      adam_ = std::make_unique<Adam>(params);
-      for (auto& p : ema_->parameters()) ema_params_.push_back(p);
+      net_flat_ = std::make_unique<FlatParameters>(*net_, /*with_grad=*/true);
+      ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
+      adam_ = std::make_unique<Adam>(*net_flat_);
       return 0;
     });
   }
@@ -140,7 +156,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     at::Tensor denoised = net_->forward(noisy, sigma.flatten(), labels, at::Tensor());
     // EDM: λ(σ)·‖D − y‖² summed over pixels, averaged over the batch.
     at::Tensor loss = (weight * (denoised - y).square()).sum() / static_cast<double>(y.size(0));
-    for (auto& p : adam_->params) p.mutable_grad() = at::Tensor();
+    net_flat_->grad.zero_();
     loss.backward();
     images_seen_ += static_cast<double>(y.size(0));
     const double lr = o.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
@@ -150,7 +166,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       double halflife = o.ema_halflife_images;
       if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
       const double beta = std::pow(0.5, static_cast<double>(y.size(0)) / std::max(halflife, 1e-8));
-      for (size_t i = 0; i < ema_params_.size(); ++i) ema_params_[i].copy_(adam_->params[i].detach().lerp(ema_params_[i], beta));
+      ema_flat_->data.lerp_(net_flat_->data, 1 - beta);  // ema ← β·ema + (1 − β)·net, one kernel
     }
     last_lr_ = lr;
     return loss.detach();
@@ -197,10 +213,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
         pair.Set(1u, TensorHandle::Wrap(env, t.detach().clone()));
         tensors.Set(tensors.Length(), pair);
       };
-      for (size_t i = 0; i < adam_->params.size(); ++i) {
-        add("adam.exp_avg." + std::to_string(i), adam_->exp_avg[i]);
-        add("adam.exp_avg_sq." + std::to_string(i), adam_->exp_avg_sq[i]);
-      }
+      add("adam.exp_avg", adam_->exp_avg);
+      add("adam.exp_avg_sq", adam_->exp_avg_sq);
       if (perm_.defined()) add("data.permutation", perm_);
       add("rng.state", at::globalContext().defaultGenerator(images_.device()).get_state());
       Napi::Object out = Napi::Object::New(env);
@@ -223,13 +237,12 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
         Napi::Array pair = list.Get(i).As<Napi::Array>();
         std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
         const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
-        auto index = [&](const std::string& prefix) { return static_cast<size_t>(std::stoul(name.substr(prefix.size()))); };
         auto copy = [&](at::Tensor& dst) {
           if (!dst.sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
           dst.copy_(t);
         };
-        if (name.rfind("adam.exp_avg_sq.", 0) == 0 && index("adam.exp_avg_sq.") < adam_->params.size()) copy(adam_->exp_avg_sq[index("adam.exp_avg_sq.")]);
-        else if (name.rfind("adam.exp_avg.", 0) == 0 && index("adam.exp_avg.") < adam_->params.size()) copy(adam_->exp_avg[index("adam.exp_avg.")]);
+        if (name == "adam.exp_avg_sq") copy(adam_->exp_avg_sq);
+        else if (name == "adam.exp_avg") copy(adam_->exp_avg);
         else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
         else if (name == "rng.state") {
           at::Generator gen = at::globalContext().defaultGenerator(images_.device());
@@ -247,8 +260,9 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     std::lock_guard<std::mutex> lock(mutex_);
     adam_.reset();
+    net_flat_.reset();
+    ema_flat_.reset();
     images_ = labels_ = perm_ = at::Tensor();
-    ema_params_.clear();
     return info.Env().Undefined();
   }
 
@@ -256,8 +270,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   at::Tensor images_, labels_, perm_;
   int64_t label_dim_ = 0, position_ = 0;
   TrainOptions options_;
+  std::unique_ptr<FlatParameters> net_flat_, ema_flat_;
   std::unique_ptr<Adam> adam_;
-  std::vector<at::Tensor> ema_params_;
   double images_seen_ = 0, last_lr_ = 0;
   std::mutex mutex_;
 };
