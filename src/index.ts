@@ -29,3 +29,6 @@ export type { ImageSet } from './data/fashion-mnist.js';
 export { TeacherTrainer } from './edm/teacher-trainer.js';
 export type { TeacherTrainingOptions, TeacherStepStats } from './edm/teacher-trainer.js';
 export { saveImageGrid } from './image/grid.js';
+export { Classifier, DEFAULT_CLASSIFIER_PATH } from './eval/classifier.js';
+export { evaluate, fid, precisionRecall } from './eval/metrics.js';
+export type { Evaluation, ImageSource } from './eval/metrics.js';

@@ -33,6 +33,9 @@ export interface NativeBinding {
   TensorHandle: Function;
   EDMNetworkHandle: Function;
   TeacherTrainer: Function;
+  ClassifierHandle: Function;
+  fid(a: NativeHandle, b: NativeHandle): Promise<number>;
+  precisionRecall(real: NativeHandle, fake: NativeHandle, k: number): Promise<{ precision: number; recall: number }>;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   full(shape: number[], value: number, dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
   random(kind: 'randn' | 'rand', shape: number[], dtype: DType | null, device: string): NativeHandle;

@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterStorage(env, exports);
   onestep::RegisterEdm(env, exports);
   onestep::RegisterTeacherTrainer(env, exports);
+  onestep::RegisterEval(env, exports);
   return exports;
 }
 

@@ -10,4 +10,5 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports);
 void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterEdm(Napi::Env env, Napi::Object exports);
 void RegisterTeacherTrainer(Napi::Env env, Napi::Object exports);
+void RegisterEval(Napi::Env env, Napi::Object exports);
 }  // namespace onestep
