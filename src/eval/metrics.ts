@@ -1,5 +1,6 @@
 /**
- * Sample quality against Fashion-MNIST's test set, on the yardstick classifier's features: FID
+ * Sample quality against Fashion-MNIST's test set (generated images clamped and quantised to
+ * 8 bits first, as saved images are), on the yardstick classifier's features: FID
  * (float64, symmetric matrix square root), precision and recall (k nearest neighbours), and the
  * class histogram of the samples.
  */
@@ -7,7 +8,7 @@ import { FashionMNIST, type ImageSet } from '../data/fashion-mnist.js';
 import { typeError } from '../errors.js';
 import { native } from '../native.js';
 import { cat } from '../creation.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, tidy } from '../tensor.js';
 import { Classifier } from './classifier.js';
 
 export async function fid(a: Tensor, b: Tensor): Promise<number> {
@@ -47,6 +48,11 @@ export async function evaluate(source: ImageSource, options: { n?: number; class
     throw typeError('evaluate needs images or a function that makes them');
   }
   try {
+    // As EDM's generate.py writes PNGs: clamp and quantise to 8 bits before measuring, so that
+    // out-of-range pixels count as saturated ones rather than as features no image can have.
+    const quantised = tidy(() => images.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1));
+    images.dispose();
+    images = quantised;
     const fake = await classifier.features(images);
     const real = await classifier.features(reference.images.slice(0, 0, n));
     const predicted = await classifier.predict(images);
