@@ -101,4 +101,29 @@ Napi::Value TensorHandle::Describe(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Array NamedTensorsToJs(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& entries) {
+  Napi::Array out = Napi::Array::New(env, entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, Napi::String::New(env, entries[i].first));
+    pair.Set(1u, TensorHandle::Wrap(env, entries[i].second));
+    out.Set(i, pair);
+  }
+  return out;
+}
+
+namespace {
+void CollectModuleState(const torch::nn::Module& module, const std::string& prefix, std::vector<std::pair<std::string, at::Tensor>>& out) {
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + p.key(), p.value());
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) out.emplace_back(prefix + b.key(), b.value());
+  for (const auto& child : module.named_children()) CollectModuleState(*child.value(), prefix + child.key() + ".", out);
+}
+}  // namespace
+
+std::vector<std::pair<std::string, at::Tensor>> ModuleState(const torch::nn::Module& module) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  CollectModuleState(module, "", out);
+  return out;
+}
+
 }  // namespace onestep

@@ -31,4 +31,11 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   const void* memory_key_ = nullptr;
 };
 
+// Named tensors (a module's state, a trainer's state) as a JS array of [name, handle] pairs.
+Napi::Array NamedTensorsToJs(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& entries);
+
+// A module's parameters and buffers in PyTorch's state_dict order (own parameters, own buffers,
+// then each child's, recursively), under dotted names.
+std::vector<std::pair<std::string, at::Tensor>> ModuleState(const torch::nn::Module& module);
+
 }  // namespace onestep

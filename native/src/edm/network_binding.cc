@@ -94,15 +94,7 @@ class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
   // stateDict() → [[name, handle], …]: handles alias the live parameters and buffers.
   Napi::Value StateDict(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
-      auto entries = edm::StateDict(*Net());
-      Napi::Array out = Napi::Array::New(info.Env(), entries.size());
-      for (size_t i = 0; i < entries.size(); ++i) {
-        Napi::Array pair = Napi::Array::New(info.Env(), 2);
-        pair.Set(0u, Napi::String::New(info.Env(), entries[i].first));
-        pair.Set(1u, TensorHandle::Wrap(info.Env(), entries[i].second));
-        out.Set(i, pair);
-      }
-      return out;
+      return NamedTensorsToJs(info.Env(), ModuleState(*Net()));
     });
   }
 

@@ -136,18 +136,4 @@ at::Tensor EDMPrecondImpl::forward(const at::Tensor& x_in, const at::Tensor& sig
   return c_skip * x + c_out * f.to(at::kFloat);
 }
 
-namespace {
-void Collect(const torch::nn::Module& module, const std::string& prefix, std::vector<std::pair<std::string, at::Tensor>>& out) {
-  for (const auto& p : module.named_parameters(/*recurse=*/false)) out.emplace_back(prefix + p.key(), p.value());
-  for (const auto& b : module.named_buffers(/*recurse=*/false)) out.emplace_back(prefix + b.key(), b.value());
-  for (const auto& child : module.named_children()) Collect(*child.value(), prefix + child.key() + ".", out);
-}
-}  // namespace
-
-std::vector<std::pair<std::string, at::Tensor>> StateDict(const torch::nn::Module& module) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  Collect(module, "", out);
-  return out;
-}
-
 }  // namespace onestep::edm

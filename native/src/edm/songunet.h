@@ -36,7 +36,4 @@ struct EDMPrecondImpl : torch::nn::Module {
 };
 TORCH_MODULE(EDMPrecond);
 
-// Parameters and buffers in PyTorch's state_dict order (own parameters, own buffers, children).
-std::vector<std::pair<std::string, at::Tensor>> StateDict(const torch::nn::Module& module);
-
 }  // namespace onestep::edm

@@ -206,19 +206,15 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
       Napi::Env env = info.Env();
-      Napi::Array tensors = Napi::Array::New(env);
-      auto add = [&](const std::string& name, const at::Tensor& t) {
-        Napi::Array pair = Napi::Array::New(env, 2);
-        pair.Set(0u, name);
-        pair.Set(1u, TensorHandle::Wrap(env, t.detach().clone()));
-        tensors.Set(tensors.Length(), pair);
+      // Copies: the state keeps changing as training goes on.
+      std::vector<std::pair<std::string, at::Tensor>> state = {
+          {"adam.exp_avg", adam_->exp_avg.clone()},
+          {"adam.exp_avg_sq", adam_->exp_avg_sq.clone()},
+          {"rng.state", at::globalContext().defaultGenerator(images_.device()).get_state()},
       };
-      add("adam.exp_avg", adam_->exp_avg);
-      add("adam.exp_avg_sq", adam_->exp_avg_sq);
-      if (perm_.defined()) add("data.permutation", perm_);
-      add("rng.state", at::globalContext().defaultGenerator(images_.device()).get_state());
+      if (perm_.defined()) state.emplace_back("data.permutation", perm_.clone());
       Napi::Object out = Napi::Object::New(env);
-      out.Set("tensors", tensors);
+      out.Set("tensors", NamedTensorsToJs(env, state));
       out.Set("imagesSeen", images_seen_);
       out.Set("steps", static_cast<double>(adam_->steps));
       out.Set("position", static_cast<double>(position_));

@@ -44,12 +44,6 @@ struct ClassifierNetImpl : nn::Module {
 };
 TORCH_MODULE(ClassifierNet);
 
-void CollectState(const nn::Module& m, const std::string& prefix, std::vector<std::pair<std::string, at::Tensor>>& out) {
-  for (const auto& p : m.named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
-  for (const auto& b : m.named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
-  for (const auto& c : m.named_children()) CollectState(*c.value(), prefix + c.key() + ".", out);
-}
-
 // Evaluates `fn` over `x` in batches (no grad), concatenating the results.
 template <class Fn>
 at::Tensor Batched(const at::Tensor& x, int64_t batch, Fn fn) {
@@ -149,16 +143,7 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
 
   Napi::Value StateDict(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
-      std::vector<std::pair<std::string, at::Tensor>> entries;
-      CollectState(*net_, "", entries);
-      Napi::Array out = Napi::Array::New(info.Env(), entries.size());
-      for (size_t i = 0; i < entries.size(); ++i) {
-        Napi::Array pair = Napi::Array::New(info.Env(), 2);
-        pair.Set(0u, entries[i].first);
-        pair.Set(1u, TensorHandle::Wrap(info.Env(), entries[i].second));
-        out.Set(i, pair);
-      }
-      return out;
+      return NamedTensorsToJs(info.Env(), ModuleState(*net_));
     });
   }
 
