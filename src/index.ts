@@ -32,3 +32,4 @@ export { saveImageGrid } from './image/grid.js';
 export { Classifier, DEFAULT_CLASSIFIER_PATH } from './eval/classifier.js';
 export { evaluate, fid, precisionRecall } from './eval/metrics.js';
 export type { Evaluation, ImageSource } from './eval/metrics.js';
+export { ImageDataset } from './data/image-dataset.js';

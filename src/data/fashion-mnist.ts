@@ -20,6 +20,8 @@ export interface ImageSet {
   /** [N] int64 class indices. */
   labels: Tensor;
   classes: readonly string[];
+  /** False for a data set without labels (its `labels` are zeros). */
+  labeled?: boolean;
   dispose(): void;
 }
 

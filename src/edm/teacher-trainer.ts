@@ -62,6 +62,9 @@ export class TeacherTrainer {
     if (!args?.data?.images) throw typeError('TeacherTrainer.create needs { data } from FashionMNIST.load or ImageDataset.load');
     const device = args.device ?? (args.net instanceof EDMNetwork ? args.net.device : args.data.images.device);
     const net = args.net instanceof EDMNetwork ? args.net : EDMNetwork.create(args.net, { seed: args.seed, device });
+    if (net.config.labelDim > 0 && args.data.labeled === false) {
+      throw typeError('this network is class-conditional but the data set has no labels (dataset.json): use labelDim 0');
+    }
     const ema = EDMNetwork.create({ ...net.config }, { device: net.device });
     copyWeights(net, ema);
     const options: Required<TeacherTrainingOptions> = {
