@@ -2,7 +2,8 @@
 # The teacher pipeline on a GPU machine, in one call: the teacher-step benchmark beside PyTorch
 # eager, the yardstick classifier, a teacher run, and the reference table.
 #   bash bench/teacher-pipeline.sh OUTDIR [teacher-kimg] [classifier.safetensors]
-# With a classifier given, it is used instead of training one; SKIP_BENCH=1 skips the benchmark.
+# With a classifier given, it is used instead of training one; SKIP_BENCH=1 skips the benchmark;
+# INIT=weights.safetensors starts the teacher from those weights (train-teacher.ts --init).
 set -uo pipefail
 out=${1:?output folder}
 kimg=${2:-1400}
@@ -17,7 +18,7 @@ if [ -z "$classifier" ]; then
   npx tsx examples/train-classifier.ts --epochs 20 --out "$classifier" 2>&1 | tail -2 | tee "$out/classifier.txt"
 fi
 start=$(date +%s)
-npx tsx examples/train-teacher.ts --kimg "$kimg" --out /tmp/teacher-run --report-every 100 --grid-every-kimg 100000 \
+npx tsx examples/train-teacher.ts --kimg "$kimg" ${INIT:+--init "$INIT"} --out /tmp/teacher-run --report-every 100 --grid-every-kimg 100000 \
   --checkpoint-every-kimg 100000 --export "$out/fmnist32-teacher.safetensors" > "$out/teacher.txt" 2>&1
 echo "teacher wall time $(( $(date +%s) - start )) s" | tee -a "$out/teacher.txt"
 tail -3 "$out/teacher.txt"

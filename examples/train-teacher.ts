@@ -3,6 +3,7 @@
  *
  *   npx tsx examples/train-teacher.ts --device cuda --kimg 1400 --out runs/teacher
  *   npx tsx examples/train-teacher.ts --resume runs/teacher/checkpoint.safetensors --kimg 2800
+ *   npx tsx examples/train-teacher.ts --init models/fmnist32-teacher.safetensors --kimg 2400   # warm start
  *   npx tsx examples/train-teacher.ts --device cpu --preset tiny --kimg 2 --data-limit 4096   # a CPU demo
  *
  * Writes to --out: checkpoint.safetensors (atomic, resumable), log.jsonl (one line per report),
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import {
-  cuda, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, saveStateDict, TeacherTrainer, tensor, tidy,
+  cuda, EDMNetwork, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, saveStateDict, TeacherTrainer, tensor, tidy,
   type Device, type EDMConfig, type Tensor,
 } from '../src/index.js';
 
@@ -30,6 +31,9 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'runs/teacher' },
     resume: { type: 'string' },
+    // Start from these weights (net and EMA) with a fresh optimizer: continues a run whose full
+    // checkpoint is not at hand, e.g. from the shipped float16 EMA weights.
+    init: { type: 'string' },
     'report-every': { type: 'string', default: '50' },
     'grid-every-kimg': { type: 'string', default: '200' },
     'checkpoint-every-kimg': { type: 'string', default: '200' },
@@ -48,11 +52,15 @@ const data = await FashionMNIST.load({ split: 'train', device, limit: args['data
 const trainer = args.resume
   ? await TeacherTrainer.resume(args.resume, data)
   : TeacherTrainer.create({
-    net: args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS), data, device, seed: Number(args.seed),
+    net: args.init
+      ? await EDMNetwork.load(args.init, { config: args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS), device })
+      : args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS),
+    data, device, seed: Number(args.seed),
     batchSize: Number(args.batch), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000,
   });
 const batch = trainer.options.batchSize;
+if (args.init) console.log(`starting from the weights in ${args.init} (fresh optimizer state)`);
 console.log(`teacher: ${trainer.net.config.modelChannels}-channel SongUNet, ${(trainer.net.parameterCount / 1e6).toFixed(2)} M parameters, ` +
   `batch ${batch}, lr ${trainer.options.lr}, on ${device}${args.resume ? `, resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : ''}`);
 
