@@ -1,18 +1,18 @@
 /**
  * onestep's fused teacher step for fmnist32 at batch 256, beside bench/reference/teacher_step.py
  * (the same step in PyTorch eager): ms/step, img/s, peak GPU memory.
- *   npx tsx bench/teacher-step.ts [--batch 256] [--calls 6] [--iterations 10]
+ *   npx tsx bench/teacher-step.ts [--batch 256] [--calls 6] [--iterations 10] [--bf16]
  */
 import { parseArgs } from 'node:util';
 import { buildInfo, cuda, manualSeed, rand, randint, TeacherTrainer } from '../src/index.js';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '256' }, calls: { type: 'string', default: '6' }, iterations: { type: 'string', default: '10' } } });
+const { values } = parseArgs({ options: { batch: { type: 'string', default: '256' }, calls: { type: 'string', default: '6' }, iterations: { type: 'string', default: '10' }, bf16: { type: 'boolean', default: false } } });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
 manualSeed(0);
 // Data resident on the device, as in the reference (random images: speed does not depend on them).
 const images = rand([60000, 1, 32, 32], { device }).mul(2).sub(1);
 const labels = randint(0, 10, [60000], { device });
-const trainer = TeacherTrainer.create({ net: 'fmnist32', data: { images, labels, classes: [], dispose() {} }, device, batchSize: Number(values.batch) });
+const trainer = TeacherTrainer.create({ net: 'fmnist32', data: { images, labels, classes: [], dispose() {} }, device, batchSize: Number(values.batch), bf16: values.bf16 });
 const k = Number(values.iterations);
 await trainer.step(k); // warm-up: allocator, cuDNN algorithm choice
 if (device === 'cuda') cuda.resetPeakMemory();
@@ -24,6 +24,6 @@ for (let i = 0; i < Number(values.calls); i++) {
 }
 const ms = perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)]!;
 const peak = device === 'cuda' ? ` , peak ${(cuda.memoryInfo().peakAllocated / 2 ** 30).toFixed(2)} GiB` : '';
-console.log(`onestep teacher step (libtorch ${buildInfo().torchVersion}, ${device}): ${ms.toFixed(1)} ms/step (median of ${perStep.length} calls × ${k}), ` +
+console.log(`onestep teacher step (libtorch ${buildInfo().torchVersion}, ${device}${values.bf16 ? ', bf16 autocast' : ''}): ${ms.toFixed(1)} ms/step (median of ${perStep.length} calls × ${k}), ` +
   `${(Number(values.batch) / ms * 1000).toFixed(0)} img/s${peak}`);
 trainer.dispose();

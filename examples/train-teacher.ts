@@ -39,6 +39,7 @@ const { values: args } = parseArgs({
     'checkpoint-every-kimg': { type: 'string', default: '200' },
     'data-limit': { type: 'string' },
     export: { type: 'string' },
+    bf16: { type: 'boolean', default: false },
   },
 });
 const device = args.device as Device;
@@ -57,7 +58,7 @@ const trainer = args.resume
       : args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS),
     data, device, seed: Number(args.seed),
     batchSize: Number(args.batch), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000,
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, bf16: args.bf16,
   });
 const batch = trainer.options.batchSize;
 if (args.init) console.log(`starting from the weights in ${args.init} (fresh optimizer state)`);

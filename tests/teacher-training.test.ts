@@ -70,6 +70,18 @@ describe('teacher training', () => {
     resumed.dispose();
   });
 
+  it('trains under bf16 autocast with losses close to float32 ones', async () => {
+    const losses: number[] = [];
+    for (const bf16 of [false, true]) {
+      manualSeed(5);
+      const trainer = TeacherTrainer.create({ net: tiny, data, seed: 5, batchSize: 16, bf16 });
+      losses.push((await trainer.step(2)).loss);
+      trainer.dispose();
+    }
+    expect(Number.isFinite(losses[1])).toBe(true);
+    expect(Math.abs(losses[1]! - losses[0]!) / losses[0]!).toBeLessThan(0.05);
+  });
+
   it('rejects bad settings clearly', async () => {
     await expectError(() => TeacherTrainer.create({ net: tiny, data, batchSize: 5000 }), ErrorCode.InvalidArgValue, /batchSize/);
     await expectError(() => TeacherTrainer.create({ net: tiny, data: {} as ImageSet }), ErrorCode.InvalidArgType, /needs \{ data \}/);

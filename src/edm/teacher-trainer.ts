@@ -29,6 +29,8 @@ export interface TeacherTrainingOptions {
   /** ln σ ~ N(pMean, pStd²). */
   pMean?: number;
   pStd?: number;
+  /** bf16 autocast for the network's forward pass (weights, loss and Adam stay float32). */
+  bf16?: boolean;
 }
 
 export interface TeacherStepStats {
@@ -71,6 +73,7 @@ export class TeacherTrainer {
       batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
       warmupImages: args.warmupImages ?? 256_000, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
       emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
+      bf16: args.bf16 ?? false,
     };
     return new TeacherTrainer(net, ema, args.data, options);
   }

@@ -7,6 +7,8 @@
 #include "../worker.h"
 #include "songunet.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <cmath>
 #include <mutex>
 
@@ -23,6 +25,42 @@ struct TrainOptions {
   double ema_rampup_ratio = 0.05;    // EDM: the half-life grows with the images seen, up to the above
   double p_mean = -1.2, p_std = 1.2;
   double sigma_data = edm::kSigmaData;
+  bool bf16 = false;  // bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
+};
+
+// bf16 autocast for one iteration on one device type (autocast state is per thread: set on the
+// worker). The API moved in libtorch 2.4; both spellings are here.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(c10::DeviceType type) : type_(type) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    was_enabled_ = at::autocast::is_autocast_enabled(type_);
+    was_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_enabled(type_, true);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+#else
+    bool cpu = type_ == c10::DeviceType::CPU;
+    was_enabled_ = cpu ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+    was_dtype_ = cpu ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
+    if (cpu) { at::autocast::set_cpu_enabled(true); at::autocast::set_autocast_cpu_dtype(at::kBFloat16); }
+    else { at::autocast::set_enabled(true); at::autocast::set_autocast_gpu_dtype(at::kBFloat16); }
+#endif
+  }
+  ~AutocastGuard() {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(type_, was_enabled_);
+    at::autocast::set_autocast_dtype(type_, was_dtype_);
+#else
+    if (type_ == c10::DeviceType::CPU) { at::autocast::set_cpu_enabled(was_enabled_); at::autocast::set_autocast_cpu_dtype(was_dtype_); }
+    else { at::autocast::set_enabled(was_enabled_); at::autocast::set_autocast_gpu_dtype(was_dtype_); }
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  c10::DeviceType type_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
 double NumberField(const Napi::Object& o, const char* key, double fallback) {
@@ -113,6 +151,9 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       options_.ema_rampup_ratio = NumberField(o, "emaRampupRatio", options_.ema_rampup_ratio);
       options_.p_mean = NumberField(o, "pMean", options_.p_mean);
       options_.p_std = NumberField(o, "pStd", options_.p_std);
+      Napi::Value bf16 = o.Get("bf16");
+      if (!bf16.IsUndefined() && !bf16.IsBoolean()) ThrowTypeError("options.bf16 must be a boolean");
+      options_.bf16 = bf16.IsBoolean() && bf16.As<Napi::Boolean>().Value();
       if (options_.batch_size < 1 || options_.batch_size > images_.size(0))
         ThrowValueError("batchSize must be between 1 and the number of images (" + std::to_string(images_.size(0)) + ")");
       if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
@@ -153,7 +194,12 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     at::Tensor sigma = (at::randn({y.size(0), 1, 1, 1}, y.options()) * o.p_std + o.p_mean).exp();
     at::Tensor weight = (sigma.square() + o.sigma_data * o.sigma_data) / (sigma * o.sigma_data).square();
     at::Tensor noisy = y + at::randn_like(y) * sigma;
-    at::Tensor denoised = net_->forward(noisy, sigma.flatten(), labels, at::Tensor());
+    at::Tensor denoised;
+    {
+      c10::optional<AutocastGuard> autocast;
+      if (o.bf16) autocast.emplace(y.device().type());
+      denoised = net_->forward(noisy, sigma.flatten(), labels, at::Tensor()).to(at::kFloat);
+    }
     // EDM: λ(σ)·‖D − y‖² summed over pixels, averaged over the batch.
     at::Tensor loss = (weight * (denoised - y).square()).sum() / static_cast<double>(y.size(0));
     net_flat_->grad.zero_();
