@@ -100,7 +100,7 @@ Napi::Value ReadFile(const Napi::CallbackInfo& info) {
         }
         return out;
       },
-      [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+      WrapTensorResult);
 }
 
 // mmapFile(path) → Promise<uint8 handle over the whole file>. Private and copy-on-write: a tensor
@@ -118,7 +118,7 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
         auto* mapping = new Mapping{data, static_cast<size_t>(size)};
         return at::from_blob(data, {size}, [mapping](void*) { delete mapping; }, at::TensorOptions().dtype(at::kByte));
       },
-      [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+      WrapTensorResult);
 }
 
 // storageView(bytes, byteOffset, nbytes, dtype) → a 1-D tensor of `dtype` over those bytes (a view

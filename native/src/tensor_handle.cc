@@ -101,6 +101,8 @@ Napi::Value TensorHandle::Describe(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value WrapTensorResult(Napi::Env env, at::Tensor& tensor) { return TensorHandle::Wrap(env, std::move(tensor)); }
+
 Napi::Array NamedTensorsToJs(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& entries) {
   Napi::Array out = Napi::Array::New(env, entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {

@@ -31,6 +31,9 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
   const void* memory_key_ = nullptr;
 };
 
+// The finish step of a TorchJob<at::Tensor>: wraps the result in a new handle.
+Napi::Value WrapTensorResult(Napi::Env env, at::Tensor& tensor);
+
 // Named tensors (a module's state, a trainer's state) as a JS array of [name, handle] pairs.
 Napi::Array NamedTensorsToJs(Napi::Env env, const std::vector<std::pair<std::string, at::Tensor>>& entries);
 

@@ -9,14 +9,12 @@
 namespace onestep {
 namespace {
 
-Napi::Value WrapResult(Napi::Env env, at::Tensor& t) { return TensorHandle::Wrap(env, std::move(t)); }
-
 // toAsync(tensor, device?, dtype?) → Promise<handle>
 Napi::Value ToAsync(const Napi::CallbackInfo& info) {
   at::Tensor t = TensorHandle::TensorOf(info[0], "tensor");  // a reference held until the job ends
   c10::Device device = IsNullish(info[1]) ? t.device() : ParseDevice(info[1], "device");
   at::ScalarType dtype = IsNullish(info[2]) ? t.scalar_type() : ParseDtype(info[2], "dtype");
-  return TorchJob<at::Tensor>::Start(info.Env(), "onestep.to", [t, device, dtype] { return t.to(device, dtype); }, WrapResult);
+  return TorchJob<at::Tensor>::Start(info.Env(), "onestep.to", [t, device, dtype] { return t.to(device, dtype); }, WrapTensorResult);
 }
 
 // backward(tensor) → Promise<void>: gradients of a scalar into the leaves that require grad.

@@ -102,36 +102,24 @@ class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
     return IsNullish(v) ? at::Tensor() : TensorHandle::TensorOf(v, what);
   }
 
-  // denoise(x, sigma, classLabels?, augmentLabels?) → Promise<handle>: D(x; σ)
-  Napi::Value Denoise(const Napi::CallbackInfo& info) {
+  // denoise(x, sigma, classLabels?, augmentLabels?) → Promise<handle>: D(x; σ), and
+  // forwardRaw(x, noiseLabels, classLabels?, augmentLabels?) → Promise<handle>: F, without preconditioning.
+  Napi::Value Forward(const Napi::CallbackInfo& info, bool raw) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       EDMPrecond net = Net();
-      at::Tensor x = TensorHandle::TensorOf(info[0], "x"), sigma = TensorHandle::TensorOf(info[1], "sigma");
+      at::Tensor x = TensorHandle::TensorOf(info[0], "x"), level = TensorHandle::TensorOf(info[1], raw ? "noiseLabels" : "sigma");
       at::Tensor labels = Optional(info[2], "classLabels"), augment = Optional(info[3], "augmentLabels");
-      return TorchJob<at::Tensor>::Start(info.Env(), "onestep.denoise",
-          [net, x, sigma, labels, augment]() mutable {
+      return TorchJob<at::Tensor>::Start(info.Env(), raw ? "onestep.forwardRaw" : "onestep.denoise",
+          [net, x, level, labels, augment, raw]() mutable {
             at::NoGradGuard no_grad;
-            at::Tensor s = sigma.dim() == 0 ? sigma.expand({x.size(0)}) : sigma;
-            return net->forward(x, s, labels, augment);
+            if (raw) return net->model->forward(x, level, labels, augment);
+            return net->forward(x, level.dim() == 0 ? level.expand({x.size(0)}) : level, labels, augment);
           },
-          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+          WrapTensorResult);
     });
   }
-
-  // forwardRaw(x, noiseLabels, classLabels?, augmentLabels?) → Promise<handle>: F, without preconditioning
-  Napi::Value ForwardRaw(const Napi::CallbackInfo& info) {
-    return Guard(info.Env(), [&]() -> Napi::Value {
-      EDMPrecond net = Net();
-      at::Tensor x = TensorHandle::TensorOf(info[0], "x"), noise = TensorHandle::TensorOf(info[1], "noiseLabels");
-      at::Tensor labels = Optional(info[2], "classLabels"), augment = Optional(info[3], "augmentLabels");
-      return TorchJob<at::Tensor>::Start(info.Env(), "onestep.forwardRaw",
-          [net, x, noise, labels, augment]() mutable {
-            at::NoGradGuard no_grad;
-            return net->model->forward(x, noise, labels, augment);
-          },
-          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
-    });
-  }
+  Napi::Value Denoise(const Napi::CallbackInfo& info) { return Forward(info, false); }
+  Napi::Value ForwardRaw(const Napi::CallbackInfo& info) { return Forward(info, true); }
 
   // sample(latents, classLabels?, steps, sigmaMin, sigmaMax, rho) → Promise<handle>: EDM's Heun
   // sampler (S_churn = 0), sampler arithmetic in float64, the network in float32, as edm_sampler.
@@ -168,7 +156,7 @@ class EDMNetworkHandle : public Napi::ObjectWrap<EDMNetworkHandle> {
             }
             return x_next.to(at::kFloat);
           },
-          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+          WrapTensorResult);
     });
   }
 

@@ -135,7 +135,7 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
             std::lock_guard<std::mutex> lock(mutex_);
             return Batched(images, 1000, [&](const at::Tensor& x) { return features ? net_->features(x) : net_->forward(x); });
           },
-          [](Napi::Env env, at::Tensor& t) -> Napi::Value { return TensorHandle::Wrap(env, std::move(t)); });
+          WrapTensorResult);
     });
   }
   Napi::Value Logits(const Napi::CallbackInfo& info) { return Run(info, false); }
