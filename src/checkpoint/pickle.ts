@@ -170,6 +170,13 @@ export function unpickle(bytes: Uint8Array, env: PickleEnv, start = 0): { value:
     }
     return callable.behaviour.call(args);
   };
+  // Pops an argument tuple and the callable beneath it, and calls it (REDUCE and NEWOBJ alike).
+  const callWithArgs = (how: string): PyValue => {
+    const args = value(pop(), `${how} arguments`);
+    const callable = pop();
+    if (!Array.isArray(args)) throw corrupt(`pickle ${how} arguments are not a tuple`);
+    return call(callable, [...args], how);
+  };
   const globalOf = (module: string, name: string): PyGlobal => new PyGlobal(module, name, env.resolveGlobal(module, name));
   const setItems = (target: StackItem, items: StackItem[]): void => {
     if (!(target instanceof Map)) throw corrupt('pickle SETITEM(S) on a value that is not a dict');
@@ -314,28 +321,16 @@ export function unpickle(bytes: Uint8Array, env: PickleEnv, start = 0): { value:
         push(globalOf(module, name));
         break;
       }
-      case 0x52: { // REDUCE
-        const args = value(pop(), 'REDUCE arguments');
-        const callable = pop();
-        if (!Array.isArray(args)) throw corrupt('pickle REDUCE arguments are not a tuple');
-        push(call(callable, [...args], 'REDUCE'));
+      case 0x52: // REDUCE: callable(*args)
+        push(callWithArgs('REDUCE'));
         break;
-      }
-      case 0x81: { // NEWOBJ
-        const args = value(pop(), 'NEWOBJ arguments');
-        const cls = pop();
-        if (!Array.isArray(args)) throw corrupt('pickle NEWOBJ arguments are not a tuple');
-        push(call(cls, [...args], 'NEWOBJ'));
+      case 0x81: // NEWOBJ: cls.__new__(cls, *args)
+        push(callWithArgs('NEWOBJ'));
         break;
-      }
-      case 0x92: { // NEWOBJ_EX
-        pop(); // kwargs: no modelled class takes any
-        const args = value(pop(), 'NEWOBJ_EX arguments');
-        const cls = pop();
-        if (!Array.isArray(args)) throw corrupt('pickle NEWOBJ_EX arguments are not a tuple');
-        push(call(cls, [...args], 'NEWOBJ_EX'));
+      case 0x92: // NEWOBJ_EX: as NEWOBJ, with kwargs that no modelled class takes
+        pop();
+        push(callWithArgs('NEWOBJ_EX'));
         break;
-      }
       case 0x62: { // BUILD
         const state = value(pop(), 'BUILD state');
         const target = pop();
