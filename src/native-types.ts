@@ -34,6 +34,12 @@ export interface NativeBinding {
   EDMNetworkHandle: Function;
   TeacherTrainer: Function;
   ClassifierHandle: Function;
+  RatioNetworkHandle: Function;
+  DiJSTrainer: Function;
+  divergenceLoss(divergence: string, logits: NativeHandle): NativeHandle;
+  ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
+  generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
+    candidates: number, sigmaVerify: number, device: string, imageShape: number[]): Promise<NativeHandle>;
   fid(a: NativeHandle, b: NativeHandle): Promise<number>;
   precisionRecall(real: NativeHandle, fake: NativeHandle, k: number): Promise<{ precision: number; recall: number }>;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;

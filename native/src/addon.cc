@@ -14,6 +14,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterEdm(env, exports);
   onestep::RegisterTeacherTrainer(env, exports);
   onestep::RegisterEval(env, exports);
+  onestep::RegisterRatio(env, exports);
+  onestep::RegisterSampling(env, exports);
+  onestep::RegisterDiJSTrainer(env, exports);
   return exports;
 }
 

@@ -11,4 +11,7 @@ void RegisterStorage(Napi::Env env, Napi::Object exports);
 void RegisterEdm(Napi::Env env, Napi::Object exports);
 void RegisterTeacherTrainer(Napi::Env env, Napi::Object exports);
 void RegisterEval(Napi::Env env, Napi::Object exports);
+void RegisterRatio(Napi::Env env, Napi::Object exports);
+void RegisterSampling(Napi::Env env, Napi::Object exports);
+void RegisterDiJSTrainer(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

@@ -49,3 +49,30 @@ export function loadInto(target: LoadTarget, stateDict: Map<string, Tensor>, opt
   }
   return report;
 }
+
+/** A module whose tensors can be listed by name (and filled in place). */
+export interface WithStateDict {
+  stateDict(): Map<string, Tensor>;
+}
+
+/** loadInto on a module's own tensors, releasing the temporary handles afterwards. */
+export function fillModule(target: WithStateDict, weights: Map<string, Tensor>, options: { strict?: boolean } = {}): LoadIntoReport {
+  const own = target.stateDict();
+  try {
+    return loadInto(own, weights, options);
+  } finally {
+    for (const t of own.values()) t.dispose();
+  }
+}
+
+/** Copies every tensor of `from` into `to` by name (strict unless told otherwise). */
+export function copyWeights(from: WithStateDict, to: WithStateDict, options: { strict?: boolean; filter?: (name: string) => boolean } = {}): LoadIntoReport {
+  const source = from.stateDict();
+  const { filter } = options;
+  try {
+    const chosen = filter ? new Map([...source].filter(([name]) => filter(name))) : source;
+    return fillModule(to, chosen, options);
+  } finally {
+    for (const t of source.values()) t.dispose();
+  }
+}

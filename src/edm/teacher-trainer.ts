@@ -5,13 +5,12 @@
  * generator state — written atomically, from which training resumes exactly.
  */
 import type { ImageSet } from '../data/fashion-mnist.js';
-import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { typeError } from '../errors.js';
 import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
-import { Tensor, type Device } from '../tensor.js';
-import { loadStateDict } from '../checkpoint/load.js';
-import { loadInto } from '../checkpoint/load-into.js';
-import { saveStateDict } from '../checkpoint/save.js';
+import type { Device } from '../tensor.js';
+import { copyWeights, fillModule } from '../checkpoint/load-into.js';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
 import type { EDMConfig, PresetName } from './config.js';
 import { EDMNetwork } from './network.js';
 
@@ -92,42 +91,25 @@ export class TeacherTrainer {
   /** Writes a resumable checkpoint atomically (temporary file, then rename). */
   async save(path: string): Promise<void> {
     const state = this.#native.state();
-    const tensors = new Map<string, Tensor>();
-    const owned: Tensor[] = [];
-    try {
-      for (const [prefix, n] of [['net.', this.net], ['ema.', this.ema]] as const) {
-        for (const [name, t] of n.stateDict()) { tensors.set(prefix + name, t); owned.push(t); }
-      }
-      for (const [name, handle] of state.tensors) {
-        const t = new Tensor(handle);
-        owned.push(t);
-        tensors.set(`trainer.${name}`, t);
-      }
-      const meta = { format: FORMAT, config: this.net.config, options: this.options, imagesSeen: state.imagesSeen, steps: state.steps, position: state.position };
-      await saveStateDict(tensors, path, { metadata: { onestep: JSON.stringify(meta) } });
-    } finally {
-      for (const t of owned) t.dispose();
-    }
+    const meta = { format: FORMAT, config: this.net.config, options: this.options, imagesSeen: state.imagesSeen, steps: state.steps, position: state.position };
+    await saveTrainingCheckpoint(path, { net: this.net, ema: this.ema, trainer: state.tensors }, meta);
   }
 
   /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
   static async resume(path: string, data: ImageSet, options: { device?: Device } = {}): Promise<TeacherTrainer> {
-    const device = options.device ?? data.images.device;
-    const sd = await loadStateDict(path, { device });
+    type Meta = { format: string; config: EDMConfig; options: Required<TeacherTrainingOptions>; imagesSeen: number; steps: number; position: number };
+    const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'teacher training', options.device ?? data.images.device);
     try {
-      const raw = sd.metadata.get('onestep');
-      const meta = raw ? JSON.parse(raw) as { format: string; config: EDMConfig; options: Required<TeacherTrainingOptions>; imagesSeen: number; steps: number; position: number } : undefined;
-      if (!meta || meta.format !== FORMAT) throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a teacher training checkpoint written by onestep`);
-      const part = (prefix: string) => new Map([...sd].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v] as [string, Tensor]));
-      const net = EDMNetwork.create(meta.config, { device });
-      fill(net, part('net.'));
+      const { meta } = ckpt;
+      const net = EDMNetwork.create(meta.config, { device: options.device ?? data.images.device });
+      fillModule(net, ckpt.part('net'));
       const trainer = TeacherTrainer.create({ net, data, ...meta.options });
-      fill(trainer.ema, part('ema.'));
-      trainer.#native.restore([...part('trainer.')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
+      fillModule(trainer.ema, ckpt.part('ema'));
+      trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
     } finally {
-      sd.dispose();
+      ckpt.dispose();
     }
   }
 
@@ -135,23 +117,5 @@ export class TeacherTrainer {
     this.#native.dispose();
     this.net.dispose();
     this.ema.dispose();
-  }
-}
-
-function fill(net: EDMNetwork, weights: Map<string, Tensor>): void {
-  const target = net.stateDict();
-  try {
-    loadInto(target, weights);
-  } finally {
-    for (const t of target.values()) t.dispose();
-  }
-}
-
-function copyWeights(from: EDMNetwork, to: EDMNetwork): void {
-  const source = from.stateDict();
-  try {
-    fill(to, source);
-  } finally {
-    for (const t of source.values()) t.dispose();
   }
 }

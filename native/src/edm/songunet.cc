@@ -49,6 +49,9 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& c) : config(c) {
     }
   }
 
+  encoder_channels = cout;
+  if (c.encoder_only) return;
+
   // Decoder.
   dec = register_module("dec", torch::nn::ModuleDict());
   for (int64_t level = static_cast<int64_t>(c.channel_mult.size()) - 1; level >= 0; --level) {
@@ -73,13 +76,13 @@ SongUNetImpl::SongUNetImpl(const SongUNetConfig& c) : config(c) {
   }
 }
 
-at::Tensor SongUNetImpl::forward(const at::Tensor& input, const at::Tensor& noise_labels, const at::Tensor& class_labels,
-                                 const at::Tensor& augment_labels) {
+at::Tensor SongUNetImpl::Embed(const at::Tensor& noise_labels, const at::Tensor& class_labels, const at::Tensor& augment_labels,
+                               at::ScalarType dtype) {
   // Positional noise embedding, sin and cos halves swapped as EDM does.
   const int64_t half = config.model_channels / 2;
   at::Tensor freqs = at::arange(half, noise_labels.options().dtype(at::kFloat)) / static_cast<double>(half - 1);
   freqs = at::pow(1.0 / 10000.0, freqs);
-  at::Tensor angles = at::outer(noise_labels.to(at::kFloat), freqs).to(input.dtype());
+  at::Tensor angles = at::outer(noise_labels.to(at::kFloat), freqs).to(dtype);
   at::Tensor emb = at::cat({angles.sin(), angles.cos()}, 1);
   if (map_label) {
     TORCH_CHECK(class_labels.defined(), "this network is class-conditional: pass class labels");
@@ -87,9 +90,10 @@ at::Tensor SongUNetImpl::forward(const at::Tensor& input, const at::Tensor& nois
   }
   if (map_augment && augment_labels.defined()) emb = emb + map_augment(augment_labels);
   emb = at::silu(map_layer0(emb));
-  emb = at::silu(map_layer1(emb));
+  return at::silu(map_layer1(emb));
+}
 
-  std::vector<at::Tensor> skips;
+void SongUNetImpl::Encode(const at::Tensor& input, const at::Tensor& emb, std::vector<at::Tensor>& skips) {
   at::Tensor x = input;
   for (const auto& name : enc_names) {
     auto module = enc[name];
@@ -97,6 +101,15 @@ at::Tensor SongUNetImpl::forward(const at::Tensor& input, const at::Tensor& nois
     else x = module->as<Conv2dImpl>()->forward(x);
     skips.push_back(x);
   }
+}
+
+at::Tensor SongUNetImpl::forward(const at::Tensor& input, const at::Tensor& noise_labels, const at::Tensor& class_labels,
+                                 const at::Tensor& augment_labels) {
+  TORCH_CHECK(!config.encoder_only, "this SongUNet has no decoder");
+  at::Tensor emb = Embed(noise_labels, class_labels, augment_labels, input.scalar_type());
+  std::vector<at::Tensor> skips;
+  Encode(input, emb, skips);
+  at::Tensor x = skips.back();
   at::Tensor out, tmp;
   for (const auto& name : dec_names) {
     auto module = dec[name];
@@ -120,20 +133,24 @@ EDMPrecondImpl::EDMPrecondImpl(const SongUNetConfig& config) {
   model = register_module("model", SongUNet(config));
 }
 
+Preconditioning::Preconditioning(const at::Tensor& sigma) {
+  const double sd2 = kSigmaData * kSigmaData;
+  c_skip = sd2 / (sigma.square() + sd2);
+  c_out = sigma * kSigmaData / (sigma.square() + sd2).sqrt();
+  c_in = 1 / (sd2 + sigma.square()).sqrt();
+  c_noise = sigma.log() / 4;
+}
+
 at::Tensor EDMPrecondImpl::forward(const at::Tensor& x_in, const at::Tensor& sigma_in, const at::Tensor& class_labels,
                                    const at::Tensor& augment_labels) {
   at::Tensor x = x_in.to(at::kFloat);
   at::Tensor sigma = sigma_in.to(at::kFloat).reshape({-1, 1, 1, 1});
-  const double sd2 = kSigmaData * kSigmaData;
-  at::Tensor c_skip = sd2 / (sigma.square() + sd2);
-  at::Tensor c_out = sigma * kSigmaData / (sigma.square() + sd2).sqrt();
-  at::Tensor c_in = 1 / (sd2 + sigma.square()).sqrt();
-  at::Tensor c_noise = sigma.log() / 4;
+  Preconditioning p(sigma);
   at::Tensor labels = class_labels;
   if (model->config.label_dim && !labels.defined()) labels = at::zeros({1, model->config.label_dim}, x.options());
   if (labels.defined()) labels = labels.to(at::kFloat).reshape({-1, model->config.label_dim});
-  at::Tensor f = model->forward(c_in * x, c_noise.flatten(), labels, augment_labels);
-  return c_skip * x + c_out * f.to(at::kFloat);
+  at::Tensor f = model->forward(p.c_in * x, p.c_noise.flatten(), labels, augment_labels);
+  return p.c_skip * x + p.c_out * f.to(at::kFloat);
 }
 
 }  // namespace onestep::edm

@@ -5,9 +5,8 @@
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../worker.h"
+#include "../train/optim.h"
 #include "songunet.h"
-
-#include <ATen/autocast_mode.h>
 
 #include <cmath>
 #include <mutex>
@@ -16,107 +15,20 @@ namespace onestep {
 namespace {
 
 using edm::EDMPrecond;
+using train::Adam;
+using train::AutocastGuard;
+using train::FlatParameters;
+using train::NumberField;
 
 struct TrainOptions {
   int64_t batch_size = 256;
-  double lr = 5e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  train::AdamOptions adam{5e-4, 0.9, 0.999, 1e-8};
   double warmup_images = 256e3;      // linear learning-rate warm-up (EDM: lr_rampup_kimg)
   double ema_halflife_images = 500e3;
   double ema_rampup_ratio = 0.05;    // EDM: the half-life grows with the images seen, up to the above
   double p_mean = -1.2, p_std = 1.2;
   double sigma_data = edm::kSigmaData;
   bool bf16 = false;  // bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
-};
-
-// bf16 autocast for one iteration on one device type (autocast state is per thread: set on the
-// worker). The API moved in libtorch 2.4; both spellings are here.
-class AutocastGuard {
- public:
-  explicit AutocastGuard(c10::DeviceType type) : type_(type) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    was_enabled_ = at::autocast::is_autocast_enabled(type_);
-    was_dtype_ = at::autocast::get_autocast_dtype(type_);
-    at::autocast::set_autocast_enabled(type_, true);
-    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
-#else
-    bool cpu = type_ == c10::DeviceType::CPU;
-    was_enabled_ = cpu ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
-    was_dtype_ = cpu ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
-    if (cpu) { at::autocast::set_cpu_enabled(true); at::autocast::set_autocast_cpu_dtype(at::kBFloat16); }
-    else { at::autocast::set_enabled(true); at::autocast::set_autocast_gpu_dtype(at::kBFloat16); }
-#endif
-  }
-  ~AutocastGuard() {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(type_, was_enabled_);
-    at::autocast::set_autocast_dtype(type_, was_dtype_);
-#else
-    if (type_ == c10::DeviceType::CPU) { at::autocast::set_cpu_enabled(was_enabled_); at::autocast::set_autocast_cpu_dtype(was_dtype_); }
-    else { at::autocast::set_enabled(was_enabled_); at::autocast::set_autocast_gpu_dtype(was_dtype_); }
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  c10::DeviceType type_;
-  bool was_enabled_ = false;
-  at::ScalarType was_dtype_ = at::kBFloat16;
-};
-
-double NumberField(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return fallback;
-  if (!v.IsNumber()) ThrowTypeError(std::string("options.") + key + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) ThrowValueError(std::string("options.") + key + " must be finite");
-  return d;
-}
-
-// Every parameter of a module moved into one contiguous buffer (the parameters become views of
-// it), with gradients that are views of a second buffer: the optimizer, the gradient clean-up and
-// the EMA then launch a handful of kernels per step instead of several per parameter.
-struct FlatParameters {
-  at::Tensor data, grad;
-
-  FlatParameters(torch::nn::Module& module, bool with_grad) {
-    at::NoGradGuard no_grad;
-    auto params = module.parameters();
-    int64_t total = 0;
-    for (const auto& p : params) total += p.numel();
-    data = at::empty({total}, params.at(0).options());
-    if (with_grad) grad = at::zeros({total}, params.at(0).options());
-    int64_t offset = 0;
-    for (auto& p : params) {
-      const int64_t n = p.numel();
-      at::Tensor view = data.narrow(0, offset, n).view(p.sizes());
-      view.copy_(p);
-      p.set_data(view);
-      // Backward accumulates in place into a defined gradient, so these stay views.
-      if (with_grad) p.mutable_grad() = grad.narrow(0, offset, n).view(p.sizes());
-      offset += n;
-    }
-  }
-};
-
-// Adam on the flat buffers; its state is two tensors we own (saved and restored for exact resume).
-struct Adam {
-  FlatParameters& params;
-  at::Tensor exp_avg, exp_avg_sq;
-  int64_t steps = 0;
-
-  explicit Adam(FlatParameters& p) : params(p), exp_avg(at::zeros_like(p.data)), exp_avg_sq(at::zeros_like(p.data)) {}
-
-  void Step(double lr, const TrainOptions& o) {
-    ++steps;
-    const double bias1 = 1 - std::pow(o.beta1, static_cast<double>(steps));
-    const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(steps));
-    at::Tensor& grad = params.grad;
-    at::nan_to_num_(grad, 0.0, 1e5, -1e5);  // EDM replaces non-finite gradients before the update
-    exp_avg.mul_(o.beta1).add_(grad, 1 - o.beta1);
-    exp_avg_sq.mul_(o.beta2).addcmul_(grad, grad, 1 - o.beta2);
-    at::Tensor denom = (exp_avg_sq / bias2).sqrt_().add_(o.eps);
-    params.data.addcdiv_(exp_avg, denom, -lr / bias1);
-  }
 };
 
 class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
@@ -142,18 +54,16 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       if (!info[5].IsObject()) ThrowTypeError("options must be an object");
       Napi::Object o = info[5].As<Napi::Object>();
       options_.batch_size = static_cast<int64_t>(NumberField(o, "batchSize", 256));
-      options_.lr = NumberField(o, "lr", options_.lr);
-      options_.beta1 = NumberField(o, "beta1", options_.beta1);
-      options_.beta2 = NumberField(o, "beta2", options_.beta2);
-      options_.eps = NumberField(o, "eps", options_.eps);
+      options_.adam.lr = NumberField(o, "lr", options_.adam.lr);
+      options_.adam.beta1 = NumberField(o, "beta1", options_.adam.beta1);
+      options_.adam.beta2 = NumberField(o, "beta2", options_.adam.beta2);
+      options_.adam.eps = NumberField(o, "eps", options_.adam.eps);
       options_.warmup_images = NumberField(o, "warmupImages", options_.warmup_images);
       options_.ema_halflife_images = NumberField(o, "emaHalfLifeImages", options_.ema_halflife_images);
       options_.ema_rampup_ratio = NumberField(o, "emaRampupRatio", options_.ema_rampup_ratio);
       options_.p_mean = NumberField(o, "pMean", options_.p_mean);
       options_.p_std = NumberField(o, "pStd", options_.p_std);
-      Napi::Value bf16 = o.Get("bf16");
-      if (!bf16.IsUndefined() && !bf16.IsBoolean()) ThrowTypeError("options.bf16 must be a boolean");
-      options_.bf16 = bf16.IsBoolean() && bf16.As<Napi::Boolean>().Value();
+      options_.bf16 = train::BoolField(o, "bf16", false);
       if (options_.batch_size < 1 || options_.batch_size > images_.size(0))
         ThrowValueError("batchSize must be between 1 and the number of images (" + std::to_string(images_.size(0)) + ")");
       if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
@@ -166,7 +76,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       ema_->eval();
       net_flat_ = std::make_unique<FlatParameters>(*net_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
-      adam_ = std::make_unique<Adam>(*net_flat_);
+      adam_ = std::make_unique<Adam>(*net_flat_, options_.adam);
       return 0;
     });
   }
@@ -205,14 +115,13 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     net_flat_->grad.zero_();
     loss.backward();
     images_seen_ += static_cast<double>(y.size(0));
-    const double lr = o.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
+    const double lr = o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
     {
       at::NoGradGuard no_grad;
-      adam_->Step(lr, o);
+      adam_->Step(lr);
       double halflife = o.ema_halflife_images;
       if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
-      const double beta = std::pow(0.5, static_cast<double>(y.size(0)) / std::max(halflife, 1e-8));
-      ema_flat_->data.lerp_(net_flat_->data, 1 - beta);  // ema ← β·ema + (1 − β)·net, one kernel
+      train::UpdateEma(*ema_flat_, *net_flat_, static_cast<double>(y.size(0)), halflife);
     }
     last_lr_ = lr;
     return loss.detach();
@@ -256,7 +165,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       std::vector<std::pair<std::string, at::Tensor>> state = {
           {"adam.exp_avg", adam_->exp_avg.clone()},
           {"adam.exp_avg_sq", adam_->exp_avg_sq.clone()},
-          {"rng.state", at::globalContext().defaultGenerator(images_.device()).get_state()},
+          {"rng.state", train::GeneratorState(images_.device())},
       };
       if (perm_.defined()) state.emplace_back("data.permutation", perm_.clone());
       Napi::Object out = Napi::Object::New(env);
@@ -286,10 +195,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
         if (name == "adam.exp_avg_sq") copy(adam_->exp_avg_sq);
         else if (name == "adam.exp_avg") copy(adam_->exp_avg);
         else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
-        else if (name == "rng.state") {
-          at::Generator gen = at::globalContext().defaultGenerator(images_.device());
-          gen.set_state(t.to(at::kCPU).contiguous());
-        }
+        else if (name == "rng.state") train::SetGeneratorState(images_.device(), t);
         else ThrowValueError("unknown trainer state '" + name + "'");
       }
       images_seen_ = GetNumber(info, 1, "imagesSeen");

@@ -1,0 +1,353 @@
+// The fused DiJS step: one native call runs whole iterations on a worker thread — draw z,
+// generate, noise real and fake at sampled σ, ratio loss and update, generator loss through the
+// frozen ratio network and update, EMA — with no host synchronisation inside. Statistics stay on
+// the device; at the end of a call they are copied to pinned memory behind an event, and the
+// call waits for that event only after releasing the trainer, so a next call can already queue
+// its iterations (DiJSTrainer.run keeps one call in flight ahead).
+#include "../registry.h"
+#include "../tensor_handle.h"
+#include "../train/optim.h"
+#include "../worker.h"
+#include "divergence.h"
+#include "ratio_network.h"
+
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+namespace onestep {
+namespace {
+
+using dijs::Divergence;
+using dijs::RatioNet;
+using edm::EDMPrecond;
+using train::Adam;
+using train::FlatParameters;
+using train::NumberField;
+
+struct LogNormal {
+  double mean = -1.2, std = 1.2;
+};
+
+struct DiJSOptions {
+  int64_t batch_size = 256;
+  double sigma_init = 2.5;
+  Divergence divergence = Divergence::kJS;
+  train::AdamOptions adam_g{5e-5, 0.0, 0.99, 1e-8}, adam_d{5e-5, 0.0, 0.99, 1e-8};
+  double clip_g = 0, clip_d = 0;              // global gradient-norm limits; 0 = off
+  double ema_halflife_images = 100e3;
+  double ema_rampup_ratio = 0;                // > 0: half-life ≤ ratio × images seen (EDM's rule)
+  LogNormal sigma_d, sigma_g;                 // ln σ for the ratio step and the generator step
+  double weight_power = 0;                    // generator loss weight w(σ) = σ^power (0: uniform)
+  int64_t ratio_steps = 1;                    // ratio updates per generator update
+  bool bf16 = false;
+};
+
+// Statistics per iteration, in this order (summed on the device, averaged when read).
+constexpr const char* kStatNames[] = {"lossRatio", "lossGenerator", "ratioAccuracyReal", "ratioAccuracyFake",
+                                      "logitReal", "logitFake", "gradNormGenerator", "gradNormRatio"};
+constexpr int64_t kStats = 8;
+
+class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
+ public:
+  static void Register(Napi::Env env, Napi::Object exports) {
+    exports.Set("DiJSTrainer", DefineClass(env, "DiJSTrainer", {
+        InstanceMethod<&DiJSTrainer::Step>("step"),
+        InstanceMethod<&DiJSTrainer::State>("state"),
+        InstanceMethod<&DiJSTrainer::Restore>("restore"),
+        InstanceMethod<&DiJSTrainer::Dispose>("dispose"),
+    }));
+  }
+
+  // new DiJSTrainer(generatorRef, emaRef, ratioRef, images, labels | null, options)
+  explicit DiJSTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiJSTrainer>(info) {
+    Guard(info.Env(), [&] {
+      gen_ = *static_cast<EDMPrecond*>(info[0].As<Napi::External<EDMPrecond>>().Data());
+      ema_ = *static_cast<EDMPrecond*>(info[1].As<Napi::External<EDMPrecond>>().Data());
+      ratio_ = *static_cast<RatioNet*>(info[2].As<Napi::External<RatioNet>>().Data());
+      images_ = TensorHandle::TensorOf(info[3], "images");
+      if (!IsNullish(info[4])) labels_ = TensorHandle::TensorOf(info[4], "labels");
+      if (!info[5].IsObject()) ThrowTypeError("options must be an object");
+      ParseOptions(info[5].As<Napi::Object>());
+      label_dim_ = gen_->model->config.label_dim;
+      if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
+      if (options_.batch_size < 1 || options_.batch_size > images_.size(0))
+        ThrowValueError("batchSize must be between 1 and the number of images (" + std::to_string(images_.size(0)) + ")");
+      if (labels_.defined() && (labels_.dim() != 1 || labels_.size(0) != images_.size(0) || labels_.scalar_type() != at::kLong))
+        ThrowValueError("labels must be an int64 tensor [N] matching the images");
+      if (label_dim_ > 0 && !labels_.defined()) ThrowValueError("a class-conditional generator needs labeled data");
+      const auto& config = gen_->model->config;
+      if (images_.size(1) != config.in_channels || images_.size(2) != config.img_resolution || images_.size(3) != config.img_resolution)
+        ThrowValueError("images must be [N, " + std::to_string(config.in_channels) + ", " + std::to_string(config.img_resolution) + ", " +
+                        std::to_string(config.img_resolution) + "] for this generator");
+      const c10::Device device = gen_->model->map_layer0->weight.device();
+      if (images_.device() != device || ratio_->head_out->weight.device() != device)
+        ThrowValueError("data, generator and ratio network must be on the same device");
+      // Dropout stays off (as in the reference recipe): the modules remain in evaluation mode.
+      gen_->eval();
+      ema_->eval();
+      ratio_->eval();
+      gen_flat_ = std::make_unique<FlatParameters>(*gen_, /*with_grad=*/true);
+      ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
+      ratio_flat_ = std::make_unique<FlatParameters>(*ratio_, /*with_grad=*/true);
+      adam_g_ = std::make_unique<Adam>(*gen_flat_, options_.adam_g);
+      adam_d_ = std::make_unique<Adam>(*ratio_flat_, options_.adam_d);
+      return 0;
+    });
+  }
+
+ private:
+  void ParseOptions(const Napi::Object& o) {
+    DiJSOptions& p = options_;
+    p.batch_size = static_cast<int64_t>(NumberField(o, "batchSize", 256));
+    p.sigma_init = NumberField(o, "sigmaInit", p.sigma_init);
+    p.divergence = dijs::ParseDivergence(train::StringField(o, "divergence", "js"));
+    p.adam_g.lr = NumberField(o, "lrG", p.adam_g.lr);
+    p.adam_d.lr = NumberField(o, "lrD", p.adam_d.lr);
+    p.adam_g.beta1 = p.adam_d.beta1 = NumberField(o, "beta1", 0.0);
+    p.adam_g.beta2 = p.adam_d.beta2 = NumberField(o, "beta2", 0.99);
+    p.adam_g.eps = p.adam_d.eps = NumberField(o, "eps", 1e-8);
+    p.clip_g = NumberField(o, "clipG", 0);
+    p.clip_d = NumberField(o, "clipD", 0);
+    p.ema_halflife_images = NumberField(o, "emaHalfLifeImages", p.ema_halflife_images);
+    p.ema_rampup_ratio = NumberField(o, "emaRampupRatio", p.ema_rampup_ratio);
+    p.sigma_d = {NumberField(o, "ratioPMean", -1.2), NumberField(o, "ratioPStd", 1.2)};
+    p.sigma_g = {NumberField(o, "generatorPMean", -1.2), NumberField(o, "generatorPStd", 1.2)};
+    p.weight_power = NumberField(o, "weightPower", 0);
+    p.ratio_steps = static_cast<int64_t>(NumberField(o, "ratioSteps", 1));
+    p.bf16 = train::BoolField(o, "bf16", false);
+    if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
+    if (!(p.adam_g.lr >= 0 && p.adam_d.lr >= 0)) ThrowValueError("lrG and lrD must be non-negative");
+    if (!(p.adam_g.beta1 >= 0 && p.adam_g.beta1 < 1 && p.adam_g.beta2 >= 0 && p.adam_g.beta2 < 1)) ThrowValueError("beta1 and beta2 must be in [0, 1)");
+    if (!(p.adam_g.eps > 0)) ThrowValueError("eps must be positive");
+    if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
+    if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
+    if (!(p.ema_halflife_images > 0)) ThrowValueError("emaHalfLifeImages must be positive");
+  }
+
+  // A fresh permutation of the data set each epoch, drawn on the device.
+  at::Tensor NextIndices() {
+    const int64_t n = images_.size(0), b = options_.batch_size;
+    if (!perm_.defined() || position_ + b > n) {
+      perm_ = at::randperm(n, at::TensorOptions().dtype(at::kLong).device(images_.device()));
+      position_ = 0;
+    }
+    at::Tensor idx = perm_.slice(0, position_, position_ + b);
+    position_ += b;
+    return idx;
+  }
+
+  at::Tensor SampleSigma(const LogNormal& d) {
+    return (at::randn({options_.batch_size}, images_.options()) * d.std + d.mean).exp();
+  }
+
+  at::Tensor OneHot(const at::Tensor& classes) {
+    return label_dim_ > 0 ? at::one_hot(classes, label_dim_).to(at::kFloat) : at::Tensor();
+  }
+
+  // The ratio network's logits, under bf16 autocast when asked.
+  at::Tensor Logits(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels) {
+    c10::optional<train::AutocastGuard> autocast;
+    if (options_.bf16) autocast.emplace(x.device().type());
+    return ratio_->forward(x, sigma, labels);
+  }
+
+  // One iteration: `ratio_steps` ratio updates, then one generator update. Returns its stats [8].
+  at::Tensor Iterate() {
+    const DiJSOptions& o = options_;
+    const int64_t b = o.batch_size;
+    const auto& config = gen_->model->config;
+    at::Tensor fake, fake_labels, stats_d;
+    for (int64_t r = 0; r < o.ratio_steps; ++r) {
+      const bool last = r == o.ratio_steps - 1;
+      // Generate: the last fake batch keeps its graph for the generator update.
+      at::Tensor z = at::randn({b, config.in_channels, config.img_resolution, config.img_resolution}, images_.options());
+      fake_labels = label_dim_ > 0 ? OneHot(at::randint(label_dim_, {b}, labels_.options())) : at::Tensor();
+      {
+        c10::optional<at::NoGradGuard> no_grad;
+        if (!last) no_grad.emplace();
+        c10::optional<train::AutocastGuard> autocast;
+        if (o.bf16) autocast.emplace(z.device().type());
+        fake = gen_->forward(z * o.sigma_init, at::full({b}, o.sigma_init, z.options()), fake_labels, at::Tensor());
+      }
+      // Ratio update: fake (detached) vs real, both noised from the same σ distribution.
+      at::Tensor idx = NextIndices();
+      at::Tensor real = images_.index_select(0, idx);
+      at::Tensor real_labels = label_dim_ > 0 ? OneHot(labels_.index_select(0, idx)) : at::Tensor();
+      at::Tensor sigma_f = SampleSigma(o.sigma_d), sigma_r = SampleSigma(o.sigma_d);
+      at::Tensor d_fake = Logits(fake.detach() + at::randn_like(real) * sigma_f.view({-1, 1, 1, 1}), sigma_f, fake_labels);
+      at::Tensor d_real = Logits(real + at::randn_like(real) * sigma_r.view({-1, 1, 1, 1}), sigma_r, real_labels);
+      at::Tensor loss_d = dijs::RatioLoss(d_fake, d_real);
+      ratio_flat_->grad.zero_();
+      torch::autograd::backward({loss_d}, {}, c10::nullopt, false, ratio_flat_->params);
+      at::NoGradGuard no_grad;
+      at::Tensor norm_d = train::ClipGradNorm(ratio_flat_->grad, o.clip_d);
+      adam_d_->Step(o.adam_d.lr);
+      if (last) {
+        stats_d = at::stack({loss_d.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
+                             d_real.detach().mean(), d_fake.detach().mean(), norm_d});
+      }
+    }
+    // Generator update through the ratio network: gradients flow into the generator only.
+    at::Tensor sigma_g = SampleSigma(o.sigma_g);
+    at::Tensor d_gen = Logits(fake + at::randn_like(fake) * sigma_g.view({-1, 1, 1, 1}), sigma_g, fake_labels);
+    at::Tensor surrogate = dijs::GeneratorSurrogate(d_gen, o.divergence);
+    if (o.weight_power != 0) surrogate = surrogate * sigma_g.pow(o.weight_power);
+    at::Tensor loss_g = surrogate.mean();
+    gen_flat_->grad.zero_();
+    torch::autograd::backward({loss_g}, {}, c10::nullopt, false, gen_flat_->params);
+    at::NoGradGuard no_grad;
+    at::Tensor norm_g = train::ClipGradNorm(gen_flat_->grad, o.clip_g);
+    adam_g_->Step(o.adam_g.lr);
+    images_seen_ += static_cast<double>(b);
+    double halflife = o.ema_halflife_images;
+    if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
+    train::UpdateEma(*ema_flat_, *gen_flat_, static_cast<double>(b), halflife);
+    // Order: kStatNames.
+    return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5]});
+  }
+
+  // Copies `stats` to the host behind an event; waits for the event later, outside the lock.
+  struct PendingStats {
+    at::Tensor host;
+    c10::optional<c10::Event> event;
+  };
+  static PendingStats StartCopy(const at::Tensor& stats) {
+    PendingStats out;
+    if (stats.device().is_cpu()) {
+      out.host = stats;
+      return out;
+    }
+    out.host = at::empty(stats.sizes(), stats.options().device(at::kCPU).pinned_memory(true));
+    out.host.copy_(stats, /*non_blocking=*/true);
+    c10::impl::VirtualGuardImpl impl(stats.device().type());
+    out.event.emplace(stats.device().type());
+    out.event->record(impl.getStream(stats.device()));
+    return out;
+  }
+  static void Wait(PendingStats& pending) {
+    // c10::Event has no blocking wait in libtorch 1.13: poll (the GPU is busy meanwhile).
+    if (pending.event) while (!pending.event->query()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+
+  // step(k) → Promise<{ stats…, imagesSeen, iterations }>: k iterations, averaged statistics.
+  Napi::Value Step(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
+      int64_t k = GetInt(info, 0, "iterations");
+      if (k < 1 || k > 100000) ThrowValueError("iterations must be between 1 and 100000");
+      struct Out { std::vector<double> stats; double images = 0; int64_t k = 0; };
+      return TorchJob<Out>::Start(info.Env(), "onestep.dijsStep",
+          [this, k] {
+            PendingStats pending;
+            double images = 0;
+            {
+              std::lock_guard<std::mutex> lock(mutex_);  // one call's iterations at a time
+              if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
+              at::AutoGradMode grad(true);
+              at::Tensor total;
+              for (int64_t i = 0; i < k; ++i) {
+                at::Tensor s = Iterate();
+                total = total.defined() ? total + s : s;
+              }
+              pending = StartCopy(total / static_cast<double>(k));
+              images = images_seen_;
+            }
+            Wait(pending);
+            at::Tensor host = pending.host.to(at::kDouble).contiguous();
+            return Out{std::vector<double>(host.data_ptr<double>(), host.data_ptr<double>() + kStats), images, k};
+          },
+          [](Napi::Env env, Out& out) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            for (int64_t i = 0; i < kStats; ++i) o.Set(kStatNames[i], out.stats[i]);
+            o.Set("imagesSeen", out.images);
+            o.Set("iterations", static_cast<double>(out.k));
+            return o;
+          });
+    });
+  }
+
+  // state() → { tensors: [[name, handle]], imagesSeen, stepsG, stepsD, position }
+  Napi::Value State(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
+      Napi::Env env = info.Env();
+      std::vector<std::pair<std::string, at::Tensor>> state = {
+          {"adamG.exp_avg", adam_g_->exp_avg.clone()}, {"adamG.exp_avg_sq", adam_g_->exp_avg_sq.clone()},
+          {"adamD.exp_avg", adam_d_->exp_avg.clone()}, {"adamD.exp_avg_sq", adam_d_->exp_avg_sq.clone()},
+          {"rng.state", train::GeneratorState(images_.device())},
+      };
+      if (perm_.defined()) state.emplace_back("data.permutation", perm_.clone());
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("tensors", NamedTensorsToJs(env, state));
+      out.Set("imagesSeen", images_seen_);
+      out.Set("stepsG", static_cast<double>(adam_g_->steps));
+      out.Set("stepsD", static_cast<double>(adam_d_->steps));
+      out.Set("position", static_cast<double>(position_));
+      return out;
+    });
+  }
+
+  // restore(tensors: [[name, handle]], imagesSeen, stepsG, stepsD, position)
+  Napi::Value Restore(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
+      if (!info[0].IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
+      Napi::Array list = info[0].As<Napi::Array>();
+      at::NoGradGuard no_grad;
+      for (uint32_t i = 0; i < list.Length(); ++i) {
+        Napi::Array pair = list.Get(i).As<Napi::Array>();
+        std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
+        const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
+        auto copy = [&](at::Tensor& dst) {
+          if (!dst.sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
+          dst.copy_(t);
+        };
+        if (name == "adamG.exp_avg") copy(adam_g_->exp_avg);
+        else if (name == "adamG.exp_avg_sq") copy(adam_g_->exp_avg_sq);
+        else if (name == "adamD.exp_avg") copy(adam_d_->exp_avg);
+        else if (name == "adamD.exp_avg_sq") copy(adam_d_->exp_avg_sq);
+        else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
+        else if (name == "rng.state") train::SetGeneratorState(images_.device(), t);
+        else ThrowValueError("unknown trainer state '" + name + "'");
+      }
+      images_seen_ = GetNumber(info, 1, "imagesSeen");
+      adam_g_->steps = GetInt(info, 2, "stepsG");
+      adam_d_->steps = GetInt(info, 3, "stepsD");
+      position_ = GetInt(info, 4, "position");
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    adam_g_.reset();
+    adam_d_.reset();
+    gen_flat_.reset();
+    ema_flat_.reset();
+    ratio_flat_.reset();
+    images_ = labels_ = perm_ = at::Tensor();
+    return info.Env().Undefined();
+  }
+
+  EDMPrecond gen_{nullptr}, ema_{nullptr};
+  RatioNet ratio_{nullptr};
+  at::Tensor images_, labels_, perm_;
+  int64_t label_dim_ = 0, position_ = 0;
+  DiJSOptions options_;
+  std::unique_ptr<FlatParameters> gen_flat_, ema_flat_, ratio_flat_;
+  std::unique_ptr<Adam> adam_g_, adam_d_;
+  double images_seen_ = 0;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+void RegisterDiJSTrainer(Napi::Env env, Napi::Object exports) { DiJSTrainer::Register(env, exports); }
+
+}  // namespace onestep

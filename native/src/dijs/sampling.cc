@@ -1,0 +1,90 @@
+// One-step sampling g(z, c) = D(σ_init·z; σ_init, c), optionally with the ratio network as a
+// verifier: k candidates per sample, one kept by importance resampling with weights ∝ exp(−d)
+// (p/q), d measured at a small noise level.
+#include "../registry.h"
+#include "../tensor_handle.h"
+#include "../worker.h"
+#include "ratio_network.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+namespace onestep {
+namespace {
+
+using dijs::RatioNet;
+using edm::EDMPrecond;
+
+struct SampleRequest {
+  EDMPrecond generator{nullptr};
+  RatioNet ratio{nullptr};
+  int64_t n = 0, candidates = 1;
+  at::Tensor labels;  // [n, label_dim] or undefined
+  double sigma_init = 2.5, sigma_verify = 0.1;
+  c10::optional<uint64_t> seed;
+  c10::Device device{c10::kCPU};
+  std::vector<int64_t> image_shape;  // [C, H, W]
+};
+
+at::Tensor Draw(const SampleRequest& r, at::IntArrayRef shape, c10::optional<at::Generator>& generator) {
+  // A seed draws on the CPU, so one seed gives the same latents on every device.
+  if (generator) return at::randn(shape, *generator, at::TensorOptions().dtype(at::kFloat)).to(r.device);
+  return at::randn(shape, at::TensorOptions().dtype(at::kFloat).device(r.device));
+}
+
+at::Tensor Generate(SampleRequest& r) {
+  at::NoGradGuard no_grad;
+  c10::optional<at::Generator> generator;
+  if (r.seed) generator = at::make_generator<at::CPUGeneratorImpl>(*r.seed);
+  const int64_t total = r.n * r.candidates;
+  std::vector<int64_t> shape{total};
+  shape.insert(shape.end(), r.image_shape.begin(), r.image_shape.end());
+  at::Tensor z = Draw(r, shape, generator);
+  at::Tensor labels = r.labels.defined() ? r.labels.repeat_interleave(r.candidates, 0) : at::Tensor();
+  at::Tensor sigma = at::full({total}, r.sigma_init, z.options());
+  at::Tensor x = r.generator->forward(z * r.sigma_init, sigma, labels, at::Tensor());
+  if (r.candidates == 1) return x;
+  at::Tensor verify_sigma = at::full({total}, r.sigma_verify, z.options());
+  at::Tensor noisy = x + Draw(r, shape, generator) * r.sigma_verify;
+  at::Tensor d = r.ratio->forward(noisy, verify_sigma, labels).view({r.n, r.candidates});
+  at::Tensor weights = at::softmax(-d.to(at::kDouble), 1);
+  at::Tensor u = generator ? at::rand({r.n, 1}, *generator, at::TensorOptions().dtype(at::kDouble)).to(r.device)
+                           : at::rand({r.n, 1}, at::TensorOptions().dtype(at::kDouble).device(r.device));
+  // Inverse-CDF draw from each group's weights (multinomial without its host synchronisation).
+  at::Tensor pick = (weights.cumsum(1) < u).sum(1).clamp_max(r.candidates - 1);
+  at::Tensor index = at::arange(r.n, pick.options()) * r.candidates + pick;
+  return x.index_select(0, index);
+}
+
+// generatorSample(generatorRef, ratioRef | null, n, classLabels | null, sigmaInit, seed | null,
+//                 candidates, sigmaVerify, device, imageShape) → Promise<handle>
+Napi::Value GeneratorSample(const Napi::CallbackInfo& info) {
+  SampleRequest r;
+  r.generator = *static_cast<EDMPrecond*>(info[0].As<Napi::External<EDMPrecond>>().Data());
+  if (!IsNullish(info[1])) r.ratio = *static_cast<RatioNet*>(info[1].As<Napi::External<RatioNet>>().Data());
+  r.n = GetInt(info, 2, "n");
+  if (r.n < 1 || r.n > 10'000'000) ThrowValueError("n must be between 1 and 10 000 000");
+  if (!IsNullish(info[3])) r.labels = TensorHandle::TensorOf(info[3], "classLabels");
+  r.sigma_init = GetNumber(info, 4, "sigmaInit");
+  if (!IsNullish(info[5])) r.seed = static_cast<uint64_t>(GetInt(info, 5, "seed"));
+  r.candidates = GetInt(info, 6, "candidates");
+  r.sigma_verify = GetNumber(info, 7, "sigmaVerify");
+  r.device = ParseDevice(info[8], "device");
+  r.image_shape = ParseShape(info[9], "imageShape");
+  if (r.candidates < 1 || r.candidates > 1024) ThrowValueError("candidates must be between 1 and 1024");
+  if (r.candidates > 1 && !r.ratio) ThrowValueError("verifier sampling (candidates > 1) needs a ratio network");
+  if (!(r.sigma_init > 0) || !(r.sigma_verify > 0)) ThrowValueError("sigmaInit and sigmaVerify must be positive");
+  const int64_t label_dim = r.generator->model->config.label_dim;
+  if (label_dim > 0) {
+    if (!r.labels.defined()) ThrowValueError("this generator is class-conditional: pass classLabels");
+    if (r.labels.dim() != 2 || r.labels.size(0) != r.n || r.labels.size(1) != label_dim)
+      ThrowValueError("classLabels must be [n, " + std::to_string(label_dim) + "]");
+    if (r.labels.device() != r.device) ThrowValueError("classLabels must be on the generator's device");
+  }
+  return TorchJob<at::Tensor>::Start(info.Env(), "onestep.generatorSample", [r]() mutable { return Generate(r); }, WrapTensorResult);
+}
+
+}  // namespace
+
+void RegisterSampling(Napi::Env env, Napi::Object exports) { Export<GeneratorSample>(env, exports, "generatorSample"); }
+
+}  // namespace onestep

@@ -1,0 +1,115 @@
+/**
+ * RatioNetwork: the class-ratio classifier d(x_σ, σ, c) ≈ log q_σ(x)/p_σ(x). Its trunk is the
+ * teacher's mapping network and encoder (weights copied, decoder dropped) on c_in·x_σ with
+ * c_noise, EDM's names under `model.`; a small head (GroupNorm → SiLU → mean pool → Linear)
+ * gives one logit. Positive logits say "generated", negative "data".
+ */
+import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { native } from '../native.js';
+import type { NativeHandle } from '../native-types.js';
+import { full } from '../creation.js';
+import { Tensor, type Device } from '../tensor.js';
+import { copyWeights, fillModule } from '../checkpoint/load-into.js';
+import { loadStateDict } from '../checkpoint/load.js';
+import { saveStateDict } from '../checkpoint/save.js';
+import { resolveConfig, type EDMConfig } from '../edm/config.js';
+import type { EDMNetwork } from '../edm/network.js';
+
+export interface RatioHeadOptions {
+  /** Width of an extra hidden layer before the logit (0: GroupNorm → SiLU → pool → Linear). */
+  hidden?: number;
+}
+
+interface NativeRatio {
+  stateDict(): [string, NativeHandle][];
+  logit(x: NativeHandle, sigma: NativeHandle, classLabels: NativeHandle | null): Promise<NativeHandle>;
+  moduleRef(): unknown;
+  dispose(): void;
+}
+
+const FORMAT = 'onestep-ratio-network/1';
+
+export class RatioNetwork {
+  readonly #native: NativeRatio;
+  #disposed = false;
+
+  private constructor(readonly config: Readonly<EDMConfig>, readonly head: Readonly<Required<RatioHeadOptions>>, readonly device: Device, seed?: number) {
+    const Ctor = native().RatioNetworkHandle as unknown as new (config: EDMConfig, hidden: number, seed: number | null, device: string) => NativeRatio;
+    this.#native = new Ctor({ ...config }, head.hidden, seed ?? null, device);
+  }
+
+  /** A ratio network with fresh weights (EDM's init) for a teacher `config`. */
+  static create(config: EDMConfig, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
+    const hidden = options.head?.hidden ?? 0;
+    if (!Number.isInteger(hidden) || hidden < 0) throw typeError('head.hidden must be a non-negative integer');
+    return new RatioNetwork(Object.freeze(resolveConfig(config)), Object.freeze({ hidden }), options.device ?? 'cpu', options.seed);
+  }
+
+  /** The teacher's mapping network and encoder (copied) with a fresh head. */
+  static fromTeacher(teacher: EDMNetwork, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
+    if (!teacher || typeof (teacher as EDMNetwork).stateDict !== 'function') throw typeError('RatioNetwork.fromTeacher needs an EDMNetwork');
+    const ratio = RatioNetwork.create(teacher.config, { ...options, device: options.device ?? teacher.device });
+    copyWeights(teacher, ratio, { strict: false, filter: (name) => name.startsWith('model.map_') || name.startsWith('model.enc.') });
+    return ratio;
+  }
+
+  /** @internal */
+  get nativeHandle(): NativeRatio {
+    if (this.#disposed) throw typeError('this RatioNetwork was disposed');
+    return this.#native;
+  }
+
+  stateDict(): Map<string, Tensor> {
+    return new Map(this.nativeHandle.stateDict().map(([name, handle]) => [name, new Tensor(handle)]));
+  }
+
+  get parameterCount(): number {
+    let n = 0;
+    for (const [name, t] of this.stateDict()) {
+      if (!name.endsWith('resample_filter')) n += t.numel;
+      t.dispose();
+    }
+    return n;
+  }
+
+  /** d(x, σ, c): one logit per image; `sigma` a number or a [N] tensor. */
+  async logit(x: Tensor, sigma: number | Tensor, options: { classLabels?: Tensor } = {}): Promise<Tensor> {
+    if (!(x instanceof Tensor)) throw typeError('logit needs an image Tensor [N, C, H, W]');
+    if (this.config.labelDim > 0 && !options.classLabels) throw typeError(`this ratio network is class-conditional: pass { classLabels } [N, ${this.config.labelDim}]`);
+    const s = typeof sigma === 'number' ? full([1], sigma, { device: x.device }) : sigma;
+    try {
+      return new Tensor(await this.nativeHandle.logit(x.handle, s.handle, options.classLabels?.handle ?? null));
+    } finally {
+      if (typeof sigma === 'number') s.dispose();
+    }
+  }
+
+  /** Weights as safetensors with the config and head in the metadata. */
+  async save(path: string): Promise<void> {
+    const sd = this.stateDict();
+    try {
+      await saveStateDict(sd, path, { metadata: { onestep: JSON.stringify({ format: FORMAT, config: this.config, head: this.head }) } });
+    } finally {
+      for (const t of sd.values()) t.dispose();
+    }
+  }
+
+  static async load(path: string, options: { device?: Device } = {}): Promise<RatioNetwork> {
+    const sd = await loadStateDict(path, { device: options.device ?? 'cpu' });
+    try {
+      const meta = JSON.parse(sd.metadata.get('onestep') ?? '{}') as { format?: string; config?: EDMConfig; head?: RatioHeadOptions };
+      if (meta.format !== FORMAT || !meta.config) throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a ratio network saved by onestep`);
+      const ratio = RatioNetwork.create(meta.config, { head: meta.head, device: options.device });
+      fillModule(ratio, sd);
+      return ratio;
+    } finally {
+      sd.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#native.dispose();
+  }
+}

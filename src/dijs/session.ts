@@ -1,0 +1,119 @@
+/**
+ * A whole DiJS training session around DiJSTrainer.run: progress bar (kimg, img/s, losses, ETA),
+ * JSONL metrics, sample grids, periodic FID on the yardstick, atomic checkpoints, and the loss and
+ * FID curves as SVG at the end. What examples/train-dijs.ts and ablation-init.ts run.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import cliProgress from 'cli-progress';
+import { typeError } from '../errors.js';
+import type { ImageSet } from '../data/fashion-mnist.js';
+import { FashionMNIST } from '../data/fashion-mnist.js';
+import { Classifier } from '../eval/classifier.js';
+import { evaluate, type Evaluation } from '../eval/metrics.js';
+import { saveCurves } from '../image/curves.js';
+import { saveImageGrid } from '../image/grid.js';
+import type { DiJSStats, DiJSTrainer } from './trainer.js';
+
+export interface SessionOptions {
+  /** Train until this many images have been seen in total (a resumed run counts its past). */
+  images: number;
+  /** Output folder: log.jsonl, grid-*.png, checkpoint.safetensors, losses.svg, fid.svg. */
+  out: string;
+  iterationsPerCall?: number;
+  /** Every this many images: a grid of EMA samples (0: only at the end). */
+  gridEvery?: number;
+  /** Every this many images: FID etc. of the EMA generator on the yardstick (0: only at the end; -1: never). */
+  evalEvery?: number;
+  /** Samples per evaluation (and test images compared with). */
+  evalSamples?: number;
+  /** Every this many images: a checkpoint (0: only at the end). */
+  checkpointEvery?: number;
+  progress?: boolean;
+  /** A label for the progress bar and the log. */
+  name?: string;
+}
+
+export interface SessionResult {
+  imagesSeen: number;
+  seconds: number;
+  imagesPerSecond: number;
+  last: DiJSStats;
+  evaluations: (Evaluation & { kimg: number })[];
+}
+
+export async function trainSession(trainer: DiJSTrainer, options: SessionOptions): Promise<SessionResult> {
+  const { images, out } = options ?? ({} as SessionOptions);
+  if (!(images > 0) || typeof out !== 'string') throw typeError('trainSession needs { images, out }');
+  const name = options.name ?? `dijs-${trainer.options.divergence}`;
+  const gridEvery = options.gridEvery ?? 0, evalEvery = options.evalEvery ?? 0, checkpointEvery = options.checkpointEvery ?? 0;
+  const evalSamples = options.evalSamples ?? 10_000;
+  mkdirSync(out, { recursive: true });
+  const logPath = join(out, 'log.jsonl');
+  const log = (record: object) => appendFileSync(logPath, `${JSON.stringify({ name, time: new Date().toISOString(), ...record })}\n`);
+  const { labelDim } = trainer.generator.config;
+
+  let yardstick: { classifier: Classifier; reference: ImageSet } | undefined;
+  const evaluations: (Evaluation & { kimg: number })[] = [];
+  const measure = async (): Promise<void> => {
+    await trainer.settled();
+    yardstick ??= { classifier: await Classifier.load(undefined, { device: trainer.generator.device }), reference: await FashionMNIST.load({ split: 'test', device: trainer.generator.device }) };
+    let seed = 1_000_000;
+    const result = await evaluate((count) => trainer.generator.sample({ n: count, seed: seed++, classLabels: labelDim ? Array.from({ length: count }, (_, i) => i % labelDim) : undefined }),
+      { n: evalSamples, ...yardstick });
+    const kimg = trainer.imagesSeen / 1000;
+    evaluations.push({ ...result, kimg });
+    log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n });
+  };
+  const grid = async (): Promise<void> => {
+    await trainer.settled();
+    const samples = await trainer.generator.sample({ n: 100, seed: 0 });
+    await saveImageGrid(samples, join(out, `grid-${String(Math.round(trainer.imagesSeen / 1000)).padStart(6, '0')}.png`), { columns: 10 });
+    samples.dispose();
+  };
+
+  const bar = options.progress === false ? undefined : new cliProgress.SingleBar({
+    format: `${name} |{bar}| {kimg}/{total} kimg | {rate} img/s | D {lossD} G {lossG} | acc {acc} | ETA {eta_formatted}`, hideCursor: true,
+  }, cliProgress.Presets.shades_classic);
+  bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-' });
+  const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
+  let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
+  const started = performance.now(), startImages = trainer.imagesSeen;
+  let last: DiJSStats | undefined, lastTime = performance.now(), lastImages = trainer.imagesSeen;
+  for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall })) {
+    const now = performance.now();
+    const rate = (stats.imagesSeen - lastImages) / ((now - lastTime) / 1000);
+    [lastTime, lastImages, last] = [now, stats.imagesSeen, stats];
+    log({ kimg: stats.imagesSeen / 1000, imgPerSec: rate, ...stats });
+    bar?.update(Math.round(stats.imagesSeen / 1000), {
+      kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), lossD: stats.lossRatio.toFixed(3), lossG: stats.lossGenerator.toFixed(3),
+      acc: ((stats.ratioAccuracyReal + stats.ratioAccuracyFake) / 2).toFixed(2),
+    });
+    if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
+    if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
+    if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
+  }
+  bar?.stop();
+  const seconds = (performance.now() - started) / 1000;
+  await trainer.save(join(out, 'checkpoint.safetensors'));
+  await grid();
+  if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
+  yardstick?.reference.dispose();
+  writeCurves(logPath, out);
+  if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
+  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations };
+}
+
+/** losses.svg and fid.svg from a log.jsonl (all runs in it, by name). */
+export function writeCurves(logPath: string, out: string): void {
+  const rows = readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+  const names = [...new Set(rows.map((r) => r.name as string))];
+  const series = (key: string, filter: (r: Record<string, unknown>) => boolean) => names.map((n) => ({
+    name: names.length > 1 ? `${n} ${key}` : key,
+    points: rows.filter((r) => r.name === n && filter(r)).map((r) => [r.kimg as number, r[key] as number] as const),
+  }));
+  const isStep = (r: Record<string, unknown>) => typeof r.lossRatio === 'number';
+  saveCurves(join(out, 'losses.svg'), { title: 'DiJS losses', xLabel: 'kimg', series: [...series('lossRatio', isStep), ...series('lossGenerator', isStep)] });
+  const fids = series('fid', (r) => typeof r.fid === 'number');
+  if (fids.some((s) => s.points.length)) saveCurves(join(out, 'fid.svg'), { title: 'FID of the EMA generator (yardstick)', xLabel: 'kimg', yLabel: 'FID', series: fids, logY: true });
+}

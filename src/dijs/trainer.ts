@@ -1,0 +1,230 @@
+/**
+ * DiJSTrainer: trains a one-step generator from a teacher's weights with the class-ratio network
+ * instead of the teacher's score. Each native call runs whole iterations (ratio update(s), then a
+ * generator update through the frozen ratio network, then the EMA) on a worker thread; `run`
+ * keeps one call queued ahead so the device never waits for the statistics to be read.
+ */
+import type { ImageSet } from '../data/fashion-mnist.js';
+import { typeError } from '../errors.js';
+import { native } from '../native.js';
+import type { NativeHandle } from '../native-types.js';
+import type { Device } from '../tensor.js';
+import { fillModule } from '../checkpoint/load-into.js';
+import type { EDMConfig } from '../edm/config.js';
+import { EDMNetwork } from '../edm/network.js';
+import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { checkDivergence, type Divergence } from './divergence.js';
+import { DEFAULT_SIGMA_INIT, OneStepGenerator, type GeneratorInit } from './generator.js';
+import { RatioNetwork, type RatioHeadOptions } from './ratio-network.js';
+
+/** ln σ ~ N(pMean, pStd²). */
+export interface SigmaDistribution {
+  pMean: number;
+  pStd: number;
+}
+
+export interface DiJSOptions {
+  /** One of the four divergences; 'js' (DiJS) by default. */
+  divergence?: Divergence;
+  batchSize?: number;
+  /** g(z) = D(σ_init·z; σ_init). */
+  sigmaInit?: number;
+  /** Adam learning rates of the generator and the ratio network. */
+  lrG?: number;
+  lrD?: number;
+  /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Global gradient-norm limits (0: no clipping). */
+  clipG?: number;
+  clipD?: number;
+  /** Generator EMA half-life in images; with emaRampupRatio > 0 it grows with the images seen (EDM's rule). */
+  emaHalfLifeImages?: number;
+  emaRampupRatio?: number;
+  /** Noise levels for the ratio update and for the generator update. */
+  ratioSigma?: SigmaDistribution;
+  generatorSigma?: SigmaDistribution;
+  /** Generator loss weight w(σ) = σ^weightPower (0: uniform). */
+  weightPower?: number;
+  /** Ratio-network updates per generator update. */
+  ratioSteps?: number;
+  /** bf16 autocast for the forward passes (weights, losses and Adam stay float32). */
+  bf16?: boolean;
+}
+
+export interface DiJSTrainerArgs extends DiJSOptions {
+  teacher: EDMNetwork;
+  data: ImageSet;
+  /** Generator initialisation: the teacher's weights (the method) or random (the ablation). */
+  init?: GeneratorInit;
+  ratioHead?: RatioHeadOptions;
+  /** Seeds the random initialisations (the data order and noise follow manualSeed). */
+  seed?: number;
+  device?: Device;
+}
+
+export interface DiJSStats {
+  /** Ratio network's logistic loss (2·ln 2 ≈ 1.386 at chance). */
+  lossRatio: number;
+  /** Generator surrogate loss. */
+  lossGenerator: number;
+  /** Fraction of real images with d < 0 and of generated ones with d > 0. */
+  ratioAccuracyReal: number;
+  ratioAccuracyFake: number;
+  /** Mean logits on real and generated images. */
+  logitReal: number;
+  logitFake: number;
+  gradNormGenerator: number;
+  gradNormRatio: number;
+  imagesSeen: number;
+  /** Iterations averaged in these figures. */
+  iterations: number;
+}
+
+interface NativeTrainer {
+  step(iterations: number): Promise<DiJSStats>;
+  state(): { tensors: [string, NativeHandle][]; imagesSeen: number; stepsG: number; stepsD: number; position: number };
+  restore(tensors: [string, NativeHandle][], imagesSeen: number, stepsG: number, stepsD: number, position: number): void;
+  dispose(): void;
+}
+
+const FORMAT = 'onestep-dijs-checkpoint/1';
+
+function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
+  const options: Required<DiJSOptions> = {
+    divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
+    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 5e-5, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
+    clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
+    ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
+    weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, bf16: o.bf16 ?? false,
+  };
+  if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw typeError(`batchSize must be a positive integer, not ${options.batchSize}`);
+  if (!Number.isInteger(options.ratioSteps) || options.ratioSteps < 1) throw typeError(`ratioSteps must be a positive integer, not ${options.ratioSteps}`);
+  return options;
+}
+
+export class DiJSTrainer {
+  /** The EMA generator: the one to sample, evaluate and save. */
+  readonly generator: OneStepGenerator;
+  /** The generator whose weights the optimizer updates. */
+  readonly onlineGenerator: OneStepGenerator;
+  readonly ratio: RatioNetwork;
+  readonly options: Readonly<Required<DiJSOptions>>;
+  readonly #native: NativeTrainer;
+  #imagesSeen = 0;
+  #inFlight: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  constructor(args: DiJSTrainerArgs) {
+    if (!args || !(args.teacher instanceof EDMNetwork)) throw typeError('DiJSTrainer needs { teacher }: an EDMNetwork (e.g. EDMNetwork.load of the teacher)');
+    if (!args.data?.images) throw typeError('DiJSTrainer needs { data } from FashionMNIST.load or ImageDataset.load');
+    const device = args.device ?? args.data.images.device;
+    if (args.data.images.device !== device) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
+    if (args.teacher.config.labelDim > 0 && args.data.labeled === false) throw typeError('the teacher is class-conditional but the data set has no labels');
+    this.options = Object.freeze(resolveOptions(args));
+    this.onlineGenerator = OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device });
+    this.generator = OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device });
+    this.ratio = RatioNetwork.fromTeacher(args.teacher, { head: args.ratioHead, seed: args.seed, device });
+    const moduleOf = (n: { nativeHandle: { moduleRef(): unknown } }) => n.nativeHandle.moduleRef();
+    const Ctor = native().DiJSTrainer as unknown as new (...a: unknown[]) => NativeTrainer;
+    const o = this.options;
+    this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
+      this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
+        batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+        clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
+        ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
+        weightPower: o.weightPower, ratioSteps: o.ratioSteps, bf16: o.bf16,
+      });
+  }
+
+  get imagesSeen(): number {
+    return this.#imagesSeen;
+  }
+
+  #call(iterations: number): Promise<DiJSStats> {
+    if (this.#disposed) throw typeError('this DiJSTrainer was disposed');
+    if (!Number.isInteger(iterations) || iterations < 1) throw typeError(`iterations must be a positive integer, not ${iterations}`);
+    const call = this.#native.step(iterations).then((stats) => {
+      this.#imagesSeen = Math.max(this.#imagesSeen, stats.imagesSeen);
+      return stats;
+    });
+    this.#inFlight = Promise.all([this.#inFlight, call.catch(() => undefined)]);
+    return call;
+  }
+
+  /** `iterations` DiJS iterations in one native call; statistics averaged over them. */
+  async step(iterations = 1): Promise<DiJSStats> {
+    return this.#call(iterations);
+  }
+
+  /** Resolves once no native call is running (before sampling the live networks, for example). */
+  async settled(): Promise<void> {
+    await this.#inFlight;
+  }
+
+  /**
+   * Trains until `images` images have been seen, yielding the statistics of every call of
+   * `iterationsPerCall` iterations. One call is always queued ahead of the one being read.
+   */
+  async *run(options: { images: number; iterationsPerCall?: number }): AsyncGenerator<DiJSStats> {
+    const target = options?.images;
+    if (!(target > 0)) throw typeError('run needs { images }: how many images to train on in total');
+    const k = options.iterationsPerCall ?? 10;
+    if (!Number.isInteger(k) || k < 1) throw typeError('iterationsPerCall must be a positive integer');
+    const calls = Math.max(0, Math.ceil((target - this.#imagesSeen) / (k * this.options.batchSize)));
+    let issued = 0;
+    const pending: Promise<DiJSStats>[] = [];
+    const queue = () => {
+      while (pending.length < 2 && issued < calls) {
+        pending.push(this.#call(k));
+        issued++;
+      }
+    };
+    queue();
+    while (pending.length) {
+      const stats = await pending.shift()!;
+      queue();
+      yield stats;
+    }
+  }
+
+  /** Writes a resumable checkpoint atomically; waits for running calls first. */
+  async save(path: string): Promise<void> {
+    await this.settled();
+    const state = this.#native.state();
+    const meta = { format: FORMAT, config: this.onlineGenerator.config, options: this.options, ratioHead: this.ratio.head, ...state, tensors: undefined };
+    await saveTrainingCheckpoint(path, { generator: this.onlineGenerator.net, ema: this.generator.net, ratio: this.ratio, trainer: state.tensors }, meta);
+  }
+
+  /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
+  static async resume(path: string, data: ImageSet, options: { device?: Device } = {}): Promise<DiJSTrainer> {
+    type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
+    const device = options.device ?? data.images.device;
+    const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'DiJS training', device);
+    try {
+      const { meta } = ckpt;
+      // A stand-in teacher with the right shapes; every weight is then overwritten from the file.
+      const shell = EDMNetwork.create(meta.config, { device });
+      const trainer = new DiJSTrainer({ ...meta.options, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random' });
+      shell.dispose();
+      fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
+      fillModule(trainer.generator.net, ckpt.part('ema'));
+      fillModule(trainer.ratio, ckpt.part('ratio'));
+      trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+      trainer.#imagesSeen = meta.imagesSeen;
+      return trainer;
+    } finally {
+      ckpt.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#native.dispose();
+    this.generator.dispose();
+    this.onlineGenerator.dispose();
+    this.ratio.dispose();
+  }
+}
