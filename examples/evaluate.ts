@@ -2,12 +2,13 @@
  * The reference table: FID (yardstick features), precision and recall (k = 3) and the class
  * histogram, 10 k samples each, against Fashion-MNIST's test set.
  *   npx tsx examples/evaluate.ts --teacher models/fmnist32-teacher.safetensors [--n 10000] [--steps 18,9,4]
+ *   npx tsx examples/evaluate.ts --samples runs/dijs/samples.safetensors[,more.safetensors]   # images made elsewhere
  * Rows: train-vs-test (the floor), the teacher with Heun at each step count (2·steps − 1
  * evaluations), and the teacher in one step D(σ_max·z; σ_max).
  */
 import { parseArgs } from 'node:util';
 import {
-  Classifier, cuda, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
+  Classifier, cuda, loadSamples, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
   tensor, type Device, type Evaluation, type Tensor,
 } from '../src/index.js';
 
@@ -19,6 +20,7 @@ const { values: args } = parseArgs({
     n: { type: 'string', default: '10000' },
     steps: { type: 'string', default: '18,9,4' },
     json: { type: 'string' },
+    samples: { type: 'string' },
   },
 });
 const device = args.device as Device;
@@ -66,6 +68,13 @@ if (args.teacher) {
     return images;
   }, { n, classifier, reference: test }));
   teacher.dispose();
+}
+
+for (const path of args.samples?.split(',') ?? []) {
+  // Samples written by saveSamples (e.g. by train-dijs.ts --dump-samples on a GPU machine).
+  const { images, metadata } = await loadSamples(path, { device });
+  await timed(metadata.get('name') ?? path, () => evaluate(images, { n, classifier, reference: test }));
+  images.dispose();
 }
 
 const floor = rows[0]![1].fid;

@@ -11,7 +11,8 @@
  * generator (float16 safetensors, EDM names).
  */
 import { parseArgs } from 'node:util';
-import { cuda, DiJSTrainer, EDMNetwork, evaluate, FashionMNIST, manualSeed, trainSession, type Device, type Divergence } from '../src/index.js';
+import { join } from 'node:path';
+import { cuda, DiJSTrainer, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence } from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -35,6 +36,15 @@ const { values: args } = parseArgs({
     'checkpoint-every-kimg': { type: 'string', default: '200' },
     'data-limit': { type: 'string' },
     verifier: { type: 'string', default: '0' },
+    'sigma-verify': { type: 'string', default: '0.2' },
+    // Write this many EMA samples (uint8 safetensors) for measuring elsewhere: examples/evaluate.ts --samples.
+    'dump-samples': { type: 'string', default: '0' },
+    // ... also every this many kimg during training (samples-<kimg>.safetensors).
+    'dump-every-kimg': { type: 'string', default: '0' },
+    // Stop cleanly after this many seconds of training (for time-limited machines).
+    'max-seconds': { type: 'string' },
+    // No yardstick here (e.g. a GPU machine without the test set): skip the FID measurements.
+    'no-eval': { type: 'boolean', default: false },
     export: { type: 'string' },
     bf16: { type: 'boolean', default: false },
   },
@@ -64,25 +74,56 @@ console.log(`DiJS (${trainer.options.divergence}) on ${device}: generator ${(tra
   `(${args.resume ? `resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : `${args.init} init`}), ratio network ${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M, ` +
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}`);
 
+const labelDim = trainer.generator.config.labelDim;
+const balanced = (n: number) => (labelDim ? Array.from({ length: n }, (_, i) => i % labelDim) : undefined);
+const dump = Number(args['dump-samples']);
+const dumpEvery = Number(args['dump-every-kimg']) * 1000;
+let nextDump = trainer.imagesSeen + dumpEvery;
+const tag = () => `${trainer.options.divergence}-${args.init}-${(trainer.imagesSeen / 1000).toFixed(0)}kimg`;
+async function dumpSamples(file: string): Promise<void> {
+  const images = await trainer.generator.sample({ n: dump, seed: 1_000_000, classLabels: balanced(dump) });
+  await saveSamples(images, join(args.out!, file), { name: `DiJS ${tag()}, 1 step`, kimg: String(trainer.imagesSeen / 1000) });
+  images.dispose();
+}
+
 const result = await trainSession(trainer, {
   images: kimg * 1000, out: args.out!, name: `dijs-${trainer.options.divergence}-${args.init}`,
   gridEvery: Number(args['grid-every-kimg'] ?? (gpu ? 100 : 0)) * 1000,
-  evalEvery: Number(args['eval-every-kimg'] ?? 0) * 1000, evalSamples: evalN,
+  evalEvery: args['no-eval'] ? -1 : Number(args['eval-every-kimg'] ?? 0) * 1000, evalSamples: evalN,
   checkpointEvery: Number(args['checkpoint-every-kimg']) * 1000,
   iterationsPerCall: gpu ? 10 : 1,
+  maxSeconds: args['max-seconds'] ? Number(args['max-seconds']) : undefined,
+  onStats: async (stats) => {
+    if (dumpEvery > 0 && stats.imagesSeen >= nextDump) {
+      nextDump += dumpEvery;
+      await trainer.settled();
+      await dumpSamples(`samples-${String(Math.round(stats.imagesSeen / 1000)).padStart(6, '0')}.safetensors`);
+    }
+  },
 });
-const final = result.evaluations.at(-1)!;
-console.log(`done: ${(result.imagesSeen / 1000).toFixed(1)} kimg, ${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(0)} img/s; ` +
-  `one-step FID ${final.fid.toFixed(2)} (${final.n} samples), precision ${final.precision.toFixed(3)}, recall ${final.recall.toFixed(3)}`);
-console.log(`class histogram: ${final.histogram.map((h) => (100 * h).toFixed(1)).join(' ')} %`);
+console.log(`done: ${(result.imagesSeen / 1000).toFixed(1)} kimg, ${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(0)} img/s`);
+const final = result.evaluations.at(-1);
+if (final) {
+  console.log(`one-step FID ${final.fid.toFixed(2)} (${final.n} samples), precision ${final.precision.toFixed(3)}, recall ${final.recall.toFixed(3)}; ` +
+    `class histogram ${final.histogram.map((h) => (100 * h).toFixed(1)).join(' ')} %`);
+}
 
 const verifier = Number(args.verifier);
-if (verifier > 1) {
-  // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
-  let seed = 2_000_000;
-  const labelDim = trainer.generator.config.labelDim;
-  const v = await evaluate((n) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, classLabels: Array.from({ length: n }, (_, i) => i % labelDim) }), { n: evalN });
-  console.log(`verifier sampling, k = ${verifier}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
+const sigmaVerify = Number(args['sigma-verify']);
+// Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
+const verified = (seed: number) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify, classLabels: balanced(n) });
+if (verifier > 1 && !args['no-eval']) {
+  const v = await evaluate(verified(2_000_000), { n: evalN });
+  console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
+}
+if (dump > 0) {
+  await dumpSamples('samples.safetensors');
+  if (verifier > 1) {
+    const v = await verified(2_000_000)(dump);
+    await saveSamples(v, join(args.out!, `samples-verifier${verifier}.safetensors`), { name: `DiJS ${tag()}, 1 step, verifier k = ${verifier} (σ ${sigmaVerify})` });
+    v.dispose();
+  }
+  console.log(`wrote ${dump} samples to ${args.out}`);
 }
 if (args.export) {
   await trainer.generator.save(args.export, { dtype: 'float16' });

@@ -45,3 +45,4 @@ export { saveCurves, renderCurves } from './image/curves.js';
 export type { CurveChart, CurveSeries } from './image/curves.js';
 export { trainSession, writeCurves } from './dijs/session.js';
 export type { SessionOptions, SessionResult } from './dijs/session.js';
+export { saveSamples, loadSamples } from './image/samples.js';

@@ -1,7 +1,7 @@
 // CUDA cases: run by `npm run test:gpu` on a GPU machine (which then fails if CUDA is missing);
 // skipped where the addon has no CUDA device, as in CI.
 import { describe, expect, it } from 'vitest';
-import { conv2d, cuda, ErrorCode, manualSeed, memory, ones, randn, tensor, tidy, zeros, type Tensor } from '../src/index.js';
+import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, manualSeed, memory, ones, OneStepGenerator, randint, randn, tensor, tidy, zeros, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { expectError, hasCuda, values } from './helpers.js';
 
@@ -126,5 +126,30 @@ describe.runIf(hasCuda)('CUDA', () => {
     result.tensor.dispose();
     const moved = await randn([1024], { device: 'cuda' }).to('cpu');
     expect(moved.device).toBe('cpu');
+  });
+
+  it('runs the fused DiJS step on the device: statistics through pinned memory, seeded samples as on the CPU', async () => {
+    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
+    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
+    const images = randn([64, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
+    const labels = randint(0, 10, [64], { device: 'cuda' });
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data: { images, labels, classes: [], dispose() {} }, batchSize: 16 });
+    const seen: number[] = [];
+    for await (const stats of trainer.run({ images: 160, iterationsPerCall: 2 })) {
+      expect(Number.isFinite(stats.lossRatio) && Number.isFinite(stats.lossGenerator)).toBe(true);
+      seen.push(stats.imagesSeen);
+    }
+    expect(seen).toEqual([32, 64, 96, 128, 160]);
+    const onGpu = await trainer.generator.sample({ n: 4, seed: 3 });
+    expect(onGpu.device).toBe('cuda:0');
+    const cpuGen = OneStepGenerator.fromTeacher(trainer.generator.net, { device: 'cpu' });
+    const onCpu = await cpuGen.sample({ n: 4, seed: 3 });
+    expect((await onGpu.to('cpu')).sub(onCpu).abs().max().item()).toBeLessThan(1e-3);
+    const verified = await trainer.generator.sample({ n: 4, seed: 3, candidates: 4, ratio: trainer.ratio });
+    expect(verified.shape).toEqual([4, 1, 32, 32]);
+    cpuGen.dispose();
+    trainer.dispose();
+    teacher.dispose();
   });
 });

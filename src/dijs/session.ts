@@ -30,6 +30,10 @@ export interface SessionOptions {
   /** Every this many images: a checkpoint (0: only at the end). */
   checkpointEvery?: number;
   progress?: boolean;
+  /** Stop early (cleanly: checkpoint, grid and evaluation still happen) after this many seconds. */
+  maxSeconds?: number;
+  /** Called after every call's statistics, e.g. to write samples at chosen points. */
+  onStats?: (stats: DiJSStats) => Promise<void> | void;
   /** A label for the progress bar and the log. */
   name?: string;
 }
@@ -79,11 +83,16 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
   let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
   const started = performance.now(), startImages = trainer.imagesSeen;
-  let last: DiJSStats | undefined, lastTime = performance.now(), lastImages = trainer.imagesSeen;
+  let last: DiJSStats | undefined;
+  // img/s over a window of at least 2 s: calls finish in bursts when one was queued ahead.
+  let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
   for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall })) {
     const now = performance.now();
-    const rate = (stats.imagesSeen - lastImages) / ((now - lastTime) / 1000);
-    [lastTime, lastImages, last] = [now, stats.imagesSeen, stats];
+    if (now - windowStart >= 2000 || rate === 0) {
+      rate = (stats.imagesSeen - windowImages) / ((now - windowStart) / 1000);
+      [windowStart, windowImages] = [now, stats.imagesSeen];
+    }
+    last = stats;
     log({ kimg: stats.imagesSeen / 1000, imgPerSec: rate, ...stats });
     bar?.update(Math.round(stats.imagesSeen / 1000), {
       kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), lossD: stats.lossRatio.toFixed(3), lossG: stats.lossGenerator.toFixed(3),
@@ -92,7 +101,13 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
     if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
     if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
+    await options.onStats?.(stats);
+    if (options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds) {
+      log({ kimg: stats.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });
+      break;
+    }
   }
+  await trainer.settled();
   bar?.stop();
   const seconds = (performance.now() - started) / 1000;
   await trainer.save(join(out, 'checkpoint.safetensors'));

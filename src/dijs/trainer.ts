@@ -120,7 +120,8 @@ export class DiJSTrainer {
     if (!args || !(args.teacher instanceof EDMNetwork)) throw typeError('DiJSTrainer needs { teacher }: an EDMNetwork (e.g. EDMNetwork.load of the teacher)');
     if (!args.data?.images) throw typeError('DiJSTrainer needs { data } from FashionMNIST.load or ImageDataset.load');
     const device = args.device ?? args.data.images.device;
-    if (args.data.images.device !== device) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
+    const canonical = (d: string) => (d === 'cuda' ? 'cuda:0' : d);
+    if (canonical(args.data.images.device) !== canonical(device)) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
     if (args.teacher.config.labelDim > 0 && args.data.labeled === false) throw typeError('the teacher is class-conditional but the data set has no labels');
     this.options = Object.freeze(resolveOptions(args));
     this.onlineGenerator = OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device });

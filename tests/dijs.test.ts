@@ -1,0 +1,272 @@
+// The ratio network, the one-step generator and the fused DiJS step on a tiny network and a slice
+// of Fashion-MNIST (CI: CPU).
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, tensor, trainSession, TeacherTrainer,
+  type EDMConfig, type ImageSet, type Tensor,
+} from '../src/index.js';
+import { expectError } from './helpers.js';
+
+const tiny: EDMConfig = {
+  imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
+  channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0.1, channelMultEmb: 4,
+};
+let data: ImageSet;
+let teacher: EDMNetwork;
+let dir = '';
+
+beforeAll(async () => {
+  data = await FashionMNIST.load({ limit: 512 });
+  teacher = EDMNetwork.create(tiny, { seed: 7 });
+  // A teacher whose decoder output is not ~0 (EDM's init scales the last conv by 1e-5).
+  loadInto(teacher, new Map([['model.dec.32x32_aux_conv.weight', randn([1, 16, 3, 3]).mul(0.05)]]), { strict: false });
+  dir = mkdtempSync(join(tmpdir(), 'onestep-dijs-'));
+});
+afterAll(() => {
+  data.dispose();
+  teacher.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const labelsOf = (n: number) => tensor(Array.from({ length: n }, (_, i) => Array.from({ length: 10 }, (_, c) => (c === i % 10 ? 1 : 0))));
+async function equal(a: Tensor, b: Tensor): Promise<boolean> {
+  return a.sub(b).abs().max().item() === 0;
+}
+async function weights(net: { stateDict(): Map<string, Tensor> }): Promise<Map<string, Float32Array>> {
+  const sd = net.stateDict();
+  const out = new Map<string, Float32Array>();
+  for (const [name, t] of sd) out.set(name, (await t.toTypedArray()).slice() as Float32Array);
+  for (const t of sd.values()) t.dispose();
+  return out;
+}
+
+describe('RatioNetwork', () => {
+  it('is the teacher\'s mapping network and encoder (copied) plus a head; no decoder', async () => {
+    const ratio = RatioNetwork.fromTeacher(teacher);
+    const own = ratio.stateDict();
+    const names = [...own.keys()];
+    expect(names.some((n) => n.startsWith('model.dec.'))).toBe(false);
+    expect(names).toContain('head_norm.weight');
+    expect(names).toContain('head_out.weight');
+    const t = teacher.stateDict();
+    for (const name of names.filter((n) => n.startsWith('model.'))) expect(await equal(own.get(name)!, t.get(name)!), name).toBe(true);
+    for (const x of [...own.values(), ...t.values()]) x.dispose();
+    const d = await ratio.logit(randn([6, 1, 32, 32]), 0.5, { classLabels: labelsOf(6) });
+    expect(d.shape).toEqual([6]);
+    ratio.dispose();
+  });
+
+  it('has 2.09 M parameters for fmnist32 (the method: about 2.1 M)', () => {
+    const big = EDMNetwork.create('fmnist32', { seed: 0 });
+    const ratio = RatioNetwork.fromTeacher(big);
+    expect(ratio.parameterCount).toBe(2_086_465);
+    ratio.dispose();
+    big.dispose();
+  });
+
+  it('rejects bad input clearly', async () => {
+    const ratio = RatioNetwork.fromTeacher(teacher, { head: { hidden: 32 } });
+    await expectError(() => ratio.logit(randn([2, 1, 32, 32]), 0.5), ErrorCode.InvalidArgType, /class-conditional/);
+    await expectError(() => ratio.logit(randn([2, 32, 32]), 0.5, { classLabels: labelsOf(2) }), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);
+    await expectError(() => ratio.logit(randn([2, 1, 32, 32]), randn([3]), { classLabels: labelsOf(2) }), ErrorCode.InvalidArgValue, /sigma/);
+    await expectError(() => RatioNetwork.fromTeacher(teacher, { head: { hidden: -1 } }), ErrorCode.InvalidArgType, /hidden/);
+    ratio.dispose();
+    await expectError(() => ratio.logit(randn([2, 1, 32, 32]), 0.5, { classLabels: labelsOf(2) }), ErrorCode.InvalidArgType, /disposed/);
+  });
+
+  it('saves and loads its weights, config and head', async () => {
+    const ratio = RatioNetwork.fromTeacher(teacher, { head: { hidden: 8 }, seed: 3 });
+    await ratio.save(join(dir, 'ratio.safetensors'));
+    const back = await RatioNetwork.load(join(dir, 'ratio.safetensors'));
+    expect(back.head).toEqual({ hidden: 8 });
+    const x = randn([3, 1, 32, 32]);
+    expect(await equal(await ratio.logit(x, 1, { classLabels: labelsOf(3) }), await back.logit(x, 1, { classLabels: labelsOf(3) }))).toBe(true);
+    ratio.dispose();
+    back.dispose();
+  });
+});
+
+describe('OneStepGenerator', () => {
+  it('is g(z, c) = D(σ_init·z; σ_init, c) with the teacher\'s weights', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher, { sigmaInit: 2.5 });
+    manualSeed(11);
+    const z = randn([4, 1, 32, 32]);
+    manualSeed(11);
+    const x = await gen.sample({ n: 4, classLabels: [3, 1, 4, 1] });
+    const want = await teacher.denoise(z.mul(2.5), 2.5, { classLabels: tensor([3, 1, 4, 1].map((c) => Array.from({ length: 10 }, (_, k) => (k === c ? 1 : 0)))) });
+    expect(x.sub(want).abs().max().item()).toBeLessThan(1e-5);
+    gen.dispose();
+  });
+
+  it('repeats with a seed, on any device the same latents', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher);
+    const a = await gen.sample({ n: 5, seed: 42 });
+    const b = await gen.sample({ n: 5, seed: 42 });
+    const c = await gen.sample({ n: 5, seed: 43 });
+    expect(await equal(a, b)).toBe(true);
+    expect(await equal(a, c)).toBe(false);
+    gen.dispose();
+  });
+
+  it('random init is the ablation: different weights from the teacher', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher, { init: 'random', seed: 1 });
+    const t = teacher.stateDict(), g = gen.net.stateDict();
+    expect(await equal(t.get('model.enc.32x32_conv.weight')!, g.get('model.enc.32x32_conv.weight')!)).toBe(false);
+    for (const x of [...t.values(), ...g.values()]) x.dispose();
+    gen.dispose();
+    await expectError(() => OneStepGenerator.fromTeacher(teacher, { init: 'zeros' as 'random' }), ErrorCode.InvalidArgType, /'teacher' or 'random'/);
+  });
+
+  it('verifier sampling keeps one of each group\'s k candidates', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher);
+    const ratio = RatioNetwork.fromTeacher(teacher, { seed: 2 });
+    const k = 3, n = 4;
+    const picked = await gen.sample({ n, seed: 9, candidates: k, ratio, classLabels: [0, 1, 2, 3] });
+    // The same seed draws the same n·k latents first: the candidates themselves.
+    const candidates = await gen.sample({ n: n * k, seed: 9, classLabels: [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] });
+    for (let i = 0; i < n; i++) {
+      const distances = [0, 1, 2].map((j) => picked.select(0, i).sub(candidates.select(0, i * k + j)).abs().max().item() as number);
+      expect(Math.min(...distances)).toBeLessThan(1e-6);
+    }
+    await expectError(() => gen.sample({ n: 2, candidates: 4 }), ErrorCode.InvalidArgType, /needs \{ ratio \}/);
+    gen.dispose();
+    ratio.dispose();
+  });
+
+  it('saves with EDM names and loads back; says what a plain network file lacks', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher, { sigmaInit: 1.5 });
+    await gen.save(join(dir, 'gen.safetensors'));
+    const back = await OneStepGenerator.load(join(dir, 'gen.safetensors'));
+    expect(back.sigmaInit).toBe(1.5);
+    expect(back.config).toEqual({ ...tiny, dropout: 0 });
+    expect(await equal(await gen.sample({ n: 2, seed: 1 }), await back.sample({ n: 2, seed: 1 }))).toBe(true);
+    const names = [...back.net.stateDict().keys()];
+    expect(names).toContain('model.enc.32x32_conv.weight');
+    back.dispose();
+    // A teacher export has no σ_init.
+    const sd = teacher.stateDict();
+    await (await import('../src/index.js')).saveStateDict(sd, join(dir, 'plain.safetensors'));
+    await expectError(() => OneStepGenerator.load(join(dir, 'plain.safetensors')), ErrorCode.CheckpointUnsupported, /sigmaInit/);
+    const asGen = await OneStepGenerator.load(join(dir, 'plain.safetensors'), { sigmaInit: 2.5 });
+    asGen.dispose();
+    await expectError(() => gen.sample({ n: 0 }), ErrorCode.InvalidArgType, /positive integer/);
+    await expectError(() => gen.sample({ n: 2, classLabels: [0, 10] }), ErrorCode.InvalidArgType, /not in 0\.\.9/);
+    gen.dispose();
+  });
+});
+
+describe('the fused DiJS step', () => {
+  it('moves the generator and the ratio network, never the teacher; finite statistics', async () => {
+    const before = await weights(teacher);
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, lrG: 1e-3, lrD: 1e-3, seed: 1 });
+    const g0 = await weights(trainer.onlineGenerator.net), d0 = await weights(trainer.ratio), e0 = await weights(trainer.generator.net);
+    const stats = await trainer.step(2);
+    for (const v of Object.values(stats)) expect(Number.isFinite(v)).toBe(true);
+    expect(stats.imagesSeen).toBe(16);
+    expect(stats.lossRatio).toBeGreaterThan(0);
+    expect(stats.ratioAccuracyReal).toBeGreaterThanOrEqual(0);
+    expect(stats.ratioAccuracyReal).toBeLessThanOrEqual(1);
+    const moved = (a: Map<string, Float32Array>, b: Map<string, Float32Array>, name: string) => a.get(name)!.some((v, i) => v !== b.get(name)![i]);
+    const g1 = await weights(trainer.onlineGenerator.net), d1 = await weights(trainer.ratio), e1 = await weights(trainer.generator.net);
+    expect(moved(g0, g1, 'model.enc.32x32_conv.weight')).toBe(true);
+    expect(moved(g0, g1, 'model.dec.32x32_aux_conv.weight')).toBe(true);
+    expect(moved(d0, d1, 'model.enc.32x32_conv.weight')).toBe(true);
+    expect(moved(d0, d1, 'head_out.weight')).toBe(true);
+    expect(moved(e0, e1, 'model.enc.32x32_conv.weight')).toBe(true);
+    // The EMA trails the online weights.
+    expect(moved(g1, e1, 'model.enc.32x32_conv.weight')).toBe(true);
+    const after = await weights(teacher);
+    for (const [name, v] of before) expect(after.get(name)!.every((x, i) => x === v[i]), name).toBe(true);
+    trainer.dispose();
+  });
+
+  it('repeats exactly with the same seeds', async () => {
+    const run = async () => {
+      manualSeed(3);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 4 });
+      const out = [await trainer.step(1), await trainer.step(2)];
+      trainer.dispose();
+      return out;
+    };
+    expect(await run()).toEqual(await run());
+  });
+
+  it('trains with every divergence, several ratio steps and clipping', async () => {
+    for (const divergence of ['js', 'kl', 'fkl', 'hellinger'] as const) {
+      manualSeed(1);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, divergence, ratioSteps: 2, clipG: 0.01, clipD: 0.01, weightPower: 1 });
+      const stats = await trainer.step(1);
+      expect(Number.isFinite(stats.lossGenerator), divergence).toBe(true);
+      expect(stats.imagesSeen).toBe(8);
+      trainer.dispose();
+    }
+  });
+
+  it('resumes exactly from a checkpoint: the same statistics, bit for bit', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, divergence: 'kl', seed: 5 });
+    await trainer.step(3);
+    await trainer.save(join(dir, 'dijs.safetensors'));
+    const continued = [await trainer.step(2), await trainer.step(2)];
+    const resumed = await DiJSTrainer.resume(join(dir, 'dijs.safetensors'), data);
+    expect(resumed.imagesSeen).toBe(48);
+    expect(resumed.options.divergence).toBe('kl');
+    expect([await resumed.step(2), await resumed.step(2)]).toEqual(continued);
+    trainer.dispose();
+    resumed.dispose();
+    // A teacher checkpoint is not a DiJS one.
+    const t = TeacherTrainer.create({ net: tiny, data, batchSize: 8 });
+    await t.save(join(dir, 'teacher.safetensors'));
+    t.dispose();
+    await expectError(() => DiJSTrainer.resume(join(dir, 'teacher.safetensors'), data), ErrorCode.CheckpointUnsupported, /not a DiJS training checkpoint/);
+    writeFileSync(join(dir, 'broken.safetensors'), readFileSync(join(dir, 'dijs.safetensors')).subarray(0, 1000));
+    await expectError(() => DiJSTrainer.resume(join(dir, 'broken.safetensors'), data), ErrorCode.CheckpointCorrupt);
+  });
+
+  it('run() trains to the target with one call queued ahead, and frees everything on dispose', async () => {
+    const baseline = memory();
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const seen: number[] = [];
+    for await (const stats of trainer.run({ images: 80, iterationsPerCall: 2 })) seen.push(stats.imagesSeen);
+    expect(seen).toEqual([16, 32, 48, 64, 80]);
+    expect(trainer.imagesSeen).toBe(80);
+    trainer.dispose();
+    expect(memory()).toEqual(baseline);
+    await expectError(() => trainer.step(1), ErrorCode.InvalidArgType, /disposed/);
+  });
+
+  it('rejects bad settings clearly', async () => {
+    await expectError(() => new DiJSTrainer({ teacher, data, divergence: 'wasserstein' as 'js' }), ErrorCode.InvalidArgType, /divergence must be one of/);
+    await expectError(() => new DiJSTrainer({ teacher, data, batchSize: 4096 }), ErrorCode.InvalidArgValue, /batchSize/);
+    await expectError(() => new DiJSTrainer({ teacher, data, lrG: -1 }), ErrorCode.InvalidArgValue, /lrG/);
+    await expectError(() => new DiJSTrainer({ teacher, data, sigmaInit: 0 }), ErrorCode.InvalidArgType, /sigmaInit/);
+    await expectError(() => new DiJSTrainer({ teacher: {} as EDMNetwork, data }), ErrorCode.InvalidArgType, /teacher/);
+    await expectError(() => new DiJSTrainer({ teacher, data: { ...data, labeled: false } }), ErrorCode.InvalidArgType, /no labels/);
+    const odd = { ...data, images: randn([16, 1, 28, 28]), labels: data.labels.slice(0, 0, 16) };
+    await expectError(() => new DiJSTrainer({ teacher, data: odd, batchSize: 8 }), ErrorCode.InvalidArgValue, /\[N, 1, 32, 32\]/);
+  });
+});
+
+describe('a short training session', () => {
+  it('writes the log, a grid, the curves, a checkpoint and a yardstick evaluation', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const out = join(dir, 'session');
+    const result = await trainSession(trainer, { images: 48, out, iterationsPerCall: 2, evalSamples: 200, progress: false });
+    expect(result.imagesSeen).toBe(48);
+    expect(result.evaluations).toHaveLength(1);
+    expect(result.evaluations[0]!.fid).toBeGreaterThan(0);
+    expect(result.evaluations[0]!.histogram.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    for (const file of ['log.jsonl', 'grid-000000.png', 'losses.svg', 'fid.svg', 'checkpoint.safetensors']) expect(existsSync(join(out, file)), file).toBe(true);
+    const log = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.filter((r) => 'lossRatio' in r)).toHaveLength(3);
+    expect(log.at(-1).fid).toBe(result.evaluations[0]!.fid);
+    expect(readFileSync(join(out, 'losses.svg'), 'utf8')).toMatch(/<svg[\s\S]*polyline[\s\S]*lossRatio/);
+    trainer.dispose();
+  });
+});
