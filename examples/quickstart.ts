@@ -1,60 +1,53 @@
 /**
- * onestep quickstart: a small demo of the native core (README's first command runs it).
- *   npx tsx examples/quickstart.ts [--device cpu|cuda] [--steps 200]
- * It reports the libtorch it runs on, times a batched matrix product (the BLAS matters on CPU),
- * fits a line by gradient descent with autograd running off the JS thread, and shows that
- * every native tensor was freed. Later issues replace it with the DiJS training demo.
+ * onestep quickstart (README's first command): a one-step generator trained from the shipped
+ * Fashion-MNIST teacher with DiJS — the teacher's weights, never its score — for a few minutes.
+ *
+ *   npx tsx examples/quickstart.ts [--device cpu|cuda] [--kimg 0.5]
+ *
+ * On a CPU this is a demonstration of the whole pipeline (a few hundred images of training moves
+ * the generator only a little); on a GPU the default budget is 100 kimg. Full runs and their
+ * results: examples/train-dijs.ts and the README's results table.
+ * Writes runs/quickstart/: before.png, grid-*.png (after), log.jsonl, losses.svg, fid.svg.
  */
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildInfo, cuda, getNumThreads, manualSeed, memory, randn, tidy, arange, zeros, type Device, type Tensor } from '../src/index.js';
+import { buildInfo, cuda, DiJSTrainer, EDMNetwork, evaluate, FashionMNIST, getNumThreads, manualSeed, saveImageGrid, trainSession, type Device } from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: {
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
-    steps: { type: 'string', default: '200' },
+    kimg: { type: 'string' },
+    out: { type: 'string', default: 'runs/quickstart' },
   },
 });
 const device = args.device as Device;
-const steps = Number(args.steps);
-
+const gpu = device.startsWith('cuda');
+const kimg = Number(args.kimg ?? (gpu ? 100 : 0.5));
+const evalN = gpu ? 10_000 : 300;
 const info = buildInfo();
-console.log(`onestep quickstart`);
-console.log(`  libtorch ${info.torchVersion} (${info.flavour}), ${getNumThreads()} intra-op threads, ` +
-  `CUDA ${cuda.isAvailable() ? `available (${cuda.deviceCount()} device(s))` : 'not available'}, running on ${device}`);
+console.log(`onestep quickstart: libtorch ${info.torchVersion} (${info.flavour}), ${getNumThreads()} intra-op threads, running on ${device}`);
 
 manualSeed(0);
-await tidy(async () => {
-  // 64 products of 256×256 matrices: 2.1 GFLOP.
-  const a = randn([64, 256, 256], { device });
-  const b = randn([64, 256, 256], { device });
-  (await a.matmul(b).to('cpu')).dispose(); // warm-up
-  const started = performance.now();
-  const reps = 5;
-  for (let i = 0; i < reps; i++) await a.matmul(b).sum().to('cpu');
-  const ms = (performance.now() - started) / reps;
-  console.log(`  batched matmul 64×256×256: ${ms.toFixed(1)} ms (${(2 * 64 * 256 ** 3 / ms / 1e6).toFixed(1)} GFLOP/s)`);
-});
+const data = await FashionMNIST.load({ split: 'train', device });
+const teacher = await EDMNetwork.load('models/fmnist32-teacher.safetensors', { device });
+const trainer = new DiJSTrainer({ teacher, data, device, batchSize: gpu ? 256 : 16 });
+teacher.dispose(); // the generator and the ratio network hold copies of what they need
+console.log(`generator g(z) = D(2.5·z; 2.5) from the teacher's weights (${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters), ` +
+  `ratio network on the teacher's encoder (${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M)`);
 
-console.log(`  fitting y = 3x − 2 + noise by gradient descent (${steps} steps, backward on a worker thread)`);
-const baseline = memory();
-const { w, b } = await tidy(async () => {
-  const x = arange(0, 1, 1 / 256, { device });
-  const y = x.mul(3).sub(2).add(randn([256], { device }).mul(0.05));
-  let w: Tensor = zeros([1], { device }).requiresGrad_();
-  let b: Tensor = zeros([1], { device }).requiresGrad_();
-  for (let step = 0; step <= steps; step++) {
-    const loss = tidy(() => x.mul(w).add(b).sub(y).square().mean());
-    await loss.backward();
-    if (step % Math.max(1, Math.floor(steps / 4)) === 0) console.log(`    step ${String(step).padStart(4)}  loss ${(loss.item() as number).toFixed(5)}`);
-    const [nw, nb] = tidy(() => [w.sub(w.grad!.mul(0.5)).detach().requiresGrad_(), b.sub(b.grad!.mul(0.5)).detach().requiresGrad_()]);
-    w.dispose();
-    b.dispose();
-    [w, b] = [nw!, nb!];
-  }
-  return { w, b };
-});
-console.log(`  learned w = ${(w.item() as number).toFixed(3)}, b = ${(b.item() as number).toFixed(3)}`);
-w.dispose();
-b.dispose();
-const after = memory();
-console.log(`  native tensors alive: ${after.tensors - baseline.tensors} (${after.bytes - baseline.bytes} bytes) — all freed`);
+const balanced = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
+let seed = 1_000_000;
+const sampler = (n: number) => trainer.generator.sample({ n, seed: seed++, classLabels: balanced(n) });
+const before = await evaluate(sampler, { n: evalN });
+const grid = await trainer.generator.sample({ n: 100, seed: 0 });
+await saveImageGrid(grid, join(args.out!, 'before.png'), { columns: 10 });
+grid.dispose();
+
+const result = await trainSession(trainer, { images: kimg * 1000, out: args.out!, name: 'quickstart', evalSamples: evalN, iterationsPerCall: gpu ? 10 : 1 });
+const after = result.evaluations.at(-1)!;
+console.log(`trained on ${(result.imagesSeen / 1000).toFixed(1)} kimg in ${result.seconds.toFixed(0)} s (${result.imagesPerSecond.toFixed(0)} img/s); ` +
+  `ratio loss ${result.last.lossRatio.toFixed(3)} (2·ln 2 = 1.386 at chance)`);
+console.log(`one-step FID on the yardstick (${evalN} samples): ${before.fid.toFixed(1)} before → ${after.fid.toFixed(1)} after`);
+console.log(`grids, log and curves in ${args.out}/`);
+trainer.dispose();
+data.dispose();

@@ -23,7 +23,7 @@ const { values: args } = parseArgs({
     kimg: { type: 'string' },
     batch: { type: 'string' },
     'lr-g': { type: 'string', default: '5e-5' },
-    'lr-d': { type: 'string', default: '5e-5' },
+    'lr-d': { type: 'string', default: '2e-4' },
     'sigma-init': { type: 'string', default: '2.5' },
     'ema-halflife-kimg': { type: 'string', default: '100' },
     'ratio-steps': { type: 'string', default: '1' },
@@ -109,18 +109,20 @@ if (final) {
 }
 
 const verifier = Number(args.verifier);
-const sigmaVerify = Number(args['sigma-verify']);
+// One or more noise levels for the verifier, e.g. 0.05,0.2,1.
+const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
+const sigmaVerify = sigmaVerifies[0]!;
 // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
-const verified = (seed: number) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify, classLabels: balanced(n) });
+const verified = (seed: number, sigma = sigmaVerify) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma, classLabels: balanced(n) });
 if (verifier > 1 && !args['no-eval']) {
   const v = await evaluate(verified(2_000_000), { n: evalN });
   console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
 }
 if (dump > 0) {
   await dumpSamples('samples.safetensors');
-  if (verifier > 1) {
-    const v = await verified(2_000_000)(dump);
-    await saveSamples(v, join(args.out!, `samples-verifier${verifier}.safetensors`), { name: `DiJS ${tag()}, 1 step, verifier k = ${verifier} (σ ${sigmaVerify})` });
+  for (const sigma of verifier > 1 ? sigmaVerifies : []) {
+    const v = await verified(2_000_000, sigma)(dump);
+    await saveSamples(v, join(args.out!, `samples-verifier${verifier}-sigma${sigma}.safetensors`), { name: `DiJS ${tag()}, 1 step, verifier k = ${verifier} (σ ${sigma})` });
     v.dispose();
   }
   console.log(`wrote ${dump} samples to ${args.out}`);

@@ -111,6 +111,16 @@ describe('OneStepGenerator', () => {
     gen.dispose();
   });
 
+  it('samples in chunks (bounded memory) without changing the images', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher);
+    const many = await gen.sample({ n: 1030, seed: 8 });
+    const few = await gen.sample({ n: 16, seed: 8 });
+    expect(many.shape).toEqual([1030, 1, 32, 32]);
+    expect(many.slice(0, 0, 16).sub(few).abs().max().item()).toBeLessThan(1e-6);
+    expect(many.isfinite().all().item()).toBe(true);
+    gen.dispose();
+  });
+
   it('random init is the ablation: different weights from the teacher', async () => {
     const gen = OneStepGenerator.fromTeacher(teacher, { init: 'random', seed: 1 });
     const t = teacher.stateDict(), g = gen.net.stateDict();

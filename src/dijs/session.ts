@@ -18,7 +18,7 @@ import type { DiJSStats, DiJSTrainer } from './trainer.js';
 export interface SessionOptions {
   /** Train until this many images have been seen in total (a resumed run counts its past). */
   images: number;
-  /** Output folder: log.jsonl, grid-*.png, checkpoint.safetensors, losses.svg, fid.svg. */
+  /** Output folder: log.jsonl, grid-*.png, checkpoint.safetensors, generator.safetensors, ratio.safetensors, losses.svg, fid.svg. */
   out: string;
   iterationsPerCall?: number;
   /** Every this many images: a grid of EMA samples (0: only at the end). */
@@ -111,6 +111,9 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   bar?.stop();
   const seconds = (performance.now() - started) / 1000;
   await trainer.save(join(out, 'checkpoint.safetensors'));
+  // The EMA generator and the ratio network on their own, for examples/sample.ts (verifier too).
+  await trainer.generator.save(join(out, 'generator.safetensors'));
+  await trainer.ratio.save(join(out, 'ratio.safetensors'));
   await grid();
   if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
   yardstick?.reference.dispose();

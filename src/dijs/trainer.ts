@@ -29,7 +29,8 @@ export interface DiJSOptions {
   batchSize?: number;
   /** g(z) = D(σ_init·z; σ_init). */
   sigmaInit?: number;
-  /** Adam learning rates of the generator and the ratio network. */
+  /** Adam learning rates of the generator (5e-5) and the ratio network (2e-4: a ratio network that
+   *  keeps up with the generator gave FID 16 instead of 36 at 400 kimg; bench/NOTES.md). */
   lrG?: number;
   lrD?: number;
   /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
@@ -94,7 +95,7 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
-    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 5e-5, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
+    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, bf16: o.bf16 ?? false,

@@ -38,21 +38,37 @@ at::Tensor Generate(SampleRequest& r) {
   const int64_t total = r.n * r.candidates;
   std::vector<int64_t> shape{total};
   shape.insert(shape.end(), r.image_shape.begin(), r.image_shape.end());
+  // Every random number is drawn up front, so the images do not depend on the chunking below.
   at::Tensor z = Draw(r, shape, generator);
+  at::Tensor verify_noise, u;
+  if (r.candidates > 1) {
+    verify_noise = Draw(r, shape, generator);
+    u = generator ? at::rand({r.n, 1}, *generator, at::TensorOptions().dtype(at::kDouble)).to(r.device)
+                  : at::rand({r.n, 1}, at::TensorOptions().dtype(at::kDouble).device(r.device));
+  }
   at::Tensor labels = r.labels.defined() ? r.labels.repeat_interleave(r.candidates, 0) : at::Tensor();
-  at::Tensor sigma = at::full({total}, r.sigma_init, z.options());
-  at::Tensor x = r.generator->forward(z * r.sigma_init, sigma, labels, at::Tensor());
-  if (r.candidates == 1) return x;
-  at::Tensor verify_sigma = at::full({total}, r.sigma_verify, z.options());
-  at::Tensor noisy = x + Draw(r, shape, generator) * r.sigma_verify;
-  at::Tensor d = r.ratio->forward(noisy, verify_sigma, labels).view({r.n, r.candidates});
-  at::Tensor weights = at::softmax(-d.to(at::kDouble), 1);
-  at::Tensor u = generator ? at::rand({r.n, 1}, *generator, at::TensorOptions().dtype(at::kDouble)).to(r.device)
-                           : at::rand({r.n, 1}, at::TensorOptions().dtype(at::kDouble).device(r.device));
-  // Inverse-CDF draw from each group's weights (multinomial without its host synchronisation).
-  at::Tensor pick = (weights.cumsum(1) < u).sum(1).clamp_max(r.candidates - 1);
-  at::Tensor index = at::arange(r.n, pick.options()) * r.candidates + pick;
-  return x.index_select(0, index);
+  // Chunks of at most kChunk outputs (× candidates network inputs) bound the activation memory:
+  // 10 000 samples × 4 candidates at once would need tens of GiB.
+  constexpr int64_t kChunk = 1024;
+  std::vector<at::Tensor> out;
+  for (int64_t start = 0; start < r.n; start += kChunk) {
+    const int64_t n = std::min(kChunk, r.n - start), first = start * r.candidates, count = n * r.candidates;
+    at::Tensor zc = z.narrow(0, first, count);
+    at::Tensor lc = labels.defined() ? labels.narrow(0, first, count) : at::Tensor();
+    at::Tensor x = r.generator->forward(zc * r.sigma_init, at::full({count}, r.sigma_init, zc.options()), lc, at::Tensor());
+    if (r.candidates == 1) {
+      out.push_back(x);
+      continue;
+    }
+    at::Tensor noisy = x + verify_noise.narrow(0, first, count) * r.sigma_verify;
+    at::Tensor d = r.ratio->forward(noisy, at::full({count}, r.sigma_verify, zc.options()), lc).view({n, r.candidates});
+    at::Tensor weights = at::softmax(-d.to(at::kDouble), 1);
+    // Inverse-CDF draw from each group's weights (multinomial without its host synchronisation).
+    at::Tensor pick = (weights.cumsum(1) < u.narrow(0, start, n)).sum(1).clamp_max(r.candidates - 1);
+    at::Tensor index = at::arange(n, pick.options()) * r.candidates + pick;
+    out.push_back(x.index_select(0, index));
+  }
+  return out.size() == 1 ? out[0] : at::cat(out);
 }
 
 // generatorSample(generatorRef, ratioRef | null, n, classLabels | null, sigmaInit, seed | null,
