@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildInfo, cuda, DiJSTrainer, EDMNetwork, manualSeed, rand, randint, type PresetName } from '../src/index.js';
+import { timeSteps } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,16 +23,7 @@ const labels = randint(0, 10, [60000], { device });
 const trainer = new DiJSTrainer({ teacher, data: { images, labels, classes: [], dispose() {} }, device, batchSize: Number(values.batch), bf16: values.bf16 });
 teacher.dispose();
 const k = Number(values.iterations);
-await trainer.step(k); // warm-up: allocator, cuDNN algorithm choice
-if (device === 'cuda') cuda.resetPeakMemory();
-const perStep: number[] = [];
-for (let i = 0; i < Number(values.calls); i++) {
-  const t0 = performance.now();
-  await trainer.step(k);
-  perStep.push((performance.now() - t0) / k);
-}
-const ms = perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)]!;
-const peak = device === 'cuda' ? `, peak ${(cuda.memoryInfo().peakAllocated / 2 ** 30).toFixed(2)} GiB` : '';
+const { ms, peak } = await timeSteps((n) => trainer.step(n), { calls: Number(values.calls), iterations: k, device });
 console.log(`RESULT onestep dijs ${values.preset}${values.bf16 ? ' bf16' : ''} (libtorch ${buildInfo().torchVersion}, ${device}): ${ms.toFixed(1)} ms/step ` +
-  `(median of ${perStep.length} calls × ${k}), ${(Number(values.batch) / ms * 1000).toFixed(0)} img/s${peak}`);
+  `(median of ${values.calls} calls × ${k}), ${(Number(values.batch) / ms * 1000).toFixed(0)} img/s${peak}`);
 trainer.dispose();

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { buildInfo, cuda, manualSeed, rand, randint, TeacherTrainer } from '../src/index.js';
+import { timeSteps } from './step-timing.js';
 
 const { values } = parseArgs({ options: { batch: { type: 'string', default: '256' }, calls: { type: 'string', default: '6' }, iterations: { type: 'string', default: '10' }, bf16: { type: 'boolean', default: false } } });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
@@ -14,16 +15,7 @@ const images = rand([60000, 1, 32, 32], { device }).mul(2).sub(1);
 const labels = randint(0, 10, [60000], { device });
 const trainer = TeacherTrainer.create({ net: 'fmnist32', data: { images, labels, classes: [], dispose() {} }, device, batchSize: Number(values.batch), bf16: values.bf16 });
 const k = Number(values.iterations);
-await trainer.step(k); // warm-up: allocator, cuDNN algorithm choice
-if (device === 'cuda') cuda.resetPeakMemory();
-const perStep: number[] = [];
-for (let i = 0; i < Number(values.calls); i++) {
-  const t0 = performance.now();
-  await trainer.step(k);
-  perStep.push((performance.now() - t0) / k);
-}
-const ms = perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)]!;
-const peak = device === 'cuda' ? ` , peak ${(cuda.memoryInfo().peakAllocated / 2 ** 30).toFixed(2)} GiB` : '';
-console.log(`onestep teacher step (libtorch ${buildInfo().torchVersion}, ${device}${values.bf16 ? ', bf16 autocast' : ''}): ${ms.toFixed(1)} ms/step (median of ${perStep.length} calls × ${k}), ` +
+const { ms, peak } = await timeSteps((n) => trainer.step(n), { calls: Number(values.calls), iterations: k, device });
+console.log(`onestep teacher step (libtorch ${buildInfo().torchVersion}, ${device}${values.bf16 ? ', bf16 autocast' : ''}): ${ms.toFixed(1)} ms/step (median of ${values.calls} calls × ${k}), ` +
   `${(Number(values.batch) / ms * 1000).toFixed(0)} img/s${peak}`);
 trainer.dispose();

@@ -8,7 +8,7 @@ import {
   DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, tensor, trainSession, TeacherTrainer,
   type EDMConfig, type ImageSet, type Tensor,
 } from '../src/index.js';
-import { expectError } from './helpers.js';
+import { expectError, forceGc } from './helpers.js';
 
 const tiny: EDMConfig = {
   imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
@@ -238,6 +238,7 @@ describe('the fused DiJS step', () => {
   });
 
   it('run() trains to the target with one call queued ahead, and frees everything on dispose', async () => {
+    await forceGc(); // temporaries of earlier tests must not be collected during this one
     const baseline = memory();
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });

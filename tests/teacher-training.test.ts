@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
-import { expectError } from './helpers.js';
+import { expectError, forceGc } from './helpers.js';
 
 const tiny: EDMConfig = {
   imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
@@ -43,6 +43,7 @@ describe('Fashion-MNIST', () => {
 
 describe('teacher training', () => {
   it('lowers the EDM loss, warms the learning rate up, and leaks nothing', async () => {
+    await forceGc(); // temporaries of earlier tests must not be collected during this one
     const baseline = memory();
     manualSeed(0);
     const trainer = TeacherTrainer.create({ net: tiny, data, seed: 1, batchSize: 32, lr: 1e-3, warmupImages: 640 });

@@ -9,11 +9,12 @@ Usage: python3 dijs_step.py [--steps 50] [--batch 256] [--tf32] [--compile] [--b
   a trainable fake-score net of the teacher's full size replace the ratio network).
 Prints ms/step, img/s and peak memory.
 """
-import argparse, contextlib, statistics, sys, time
+import argparse, contextlib, sys
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from songunet import EDMPrecond, GroupNorm, Linear, UNetBlock
+from timing import time_steps
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=50)
@@ -122,18 +123,7 @@ def step(i):
     return loss_d.detach(), loss_g.detach()
 
 
-warm = 30 if a.compile else 10
-for i in range(warm):
-    step(i)
-torch.cuda.synchronize()
-torch.cuda.reset_peak_memory_stats()
-times = []
-for i in range(a.steps):
-    t0 = time.perf_counter()
-    step(i)
-    torch.cuda.synchronize()
-    times.append((time.perf_counter() - t0) * 1000)
-ms = statistics.median(times)
+ms, peak = time_steps(step, a.steps, warm=30 if a.compile else 10)
 tag = "two-score" if a.two_score else "dijs"
 print(f"RESULT pytorch {tag} {'compile' if a.compile else 'eager'}{' bf16' if a.bf16 else ''}{' tf32' if a.tf32 else ''}: "
-      f"{ms:.1f} ms/step (median of {a.steps}), {B / ms * 1000:.0f} img/s, peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+      f"{ms:.1f} ms/step (median of {a.steps}), {B / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")

@@ -3,10 +3,11 @@ same update, EMA, on fmnist32 at batch 256 with data resident on the GPU.
 
 Usage: python3 teacher_step.py [--steps 50] [--batch 256] [--tf32]   prints ms/step, img/s, peak memory
 """
-import argparse, statistics, sys, time
+import argparse, sys
 import torch
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from songunet import EDMPrecond
+from timing import time_steps
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=50)
@@ -49,15 +50,5 @@ def step(i):
     return loss.detach()
 
 
-for i in range(10):
-    step(i)
-torch.cuda.synchronize()
-torch.cuda.reset_peak_memory_stats()
-times = []
-for i in range(a.steps):
-    t0 = time.perf_counter()
-    step(i)
-    torch.cuda.synchronize()
-    times.append((time.perf_counter() - t0) * 1000)
-ms = statistics.median(times)
-print(f"pytorch eager teacher step: {ms:.1f} ms/step (median of {a.steps}), {a.batch / ms * 1000:.0f} img/s, peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+ms, peak = time_steps(step, a.steps)
+print(f"pytorch eager teacher step: {ms:.1f} ms/step (median of {a.steps}), {a.batch / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")

@@ -7,6 +7,7 @@
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../train/optim.h"
+#include "../train/state.h"
 #include "../worker.h"
 #include "divergence.h"
 #include "ratio_network.h"
@@ -95,6 +96,10 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       ratio_flat_ = std::make_unique<FlatParameters>(*ratio_, /*with_grad=*/true);
       adam_g_ = std::make_unique<Adam>(*gen_flat_, options_.adam_g);
       adam_d_ = std::make_unique<Adam>(*ratio_flat_, options_.adam_d);
+      state_.Add("adamG.exp_avg", &adam_g_->exp_avg);
+      state_.Add("adamG.exp_avg_sq", &adam_g_->exp_avg_sq);
+      state_.Add("adamD.exp_avg", &adam_d_->exp_avg);
+      state_.Add("adamD.exp_avg_sq", &adam_d_->exp_avg_sq);
       return 0;
     });
   }
@@ -126,18 +131,6 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
     if (!(p.ema_halflife_images > 0)) ThrowValueError("emaHalfLifeImages must be positive");
-  }
-
-  // A fresh permutation of the data set each epoch, drawn on the device.
-  at::Tensor NextIndices() {
-    const int64_t n = images_.size(0), b = options_.batch_size;
-    if (!perm_.defined() || position_ + b > n) {
-      perm_ = at::randperm(n, at::TensorOptions().dtype(at::kLong).device(images_.device()));
-      position_ = 0;
-    }
-    at::Tensor idx = perm_.slice(0, position_, position_ + b);
-    position_ += b;
-    return idx;
   }
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
@@ -174,7 +167,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         fake = gen_->forward(z * o.sigma_init, at::full({b}, o.sigma_init, z.options()), fake_labels, at::Tensor());
       }
       // Ratio update: fake (detached) vs real, both noised from the same σ distribution.
-      at::Tensor idx = NextIndices();
+      at::Tensor idx = sampler_.Next(images_.size(0), b, images_.device());
       at::Tensor real = images_.index_select(0, idx);
       at::Tensor real_labels = label_dim_ > 0 ? OneHot(labels_.index_select(0, idx)) : at::Tensor();
       // Fake and real go through the ratio network as one batch of 2B: half the kernel launches,
@@ -280,18 +273,13 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
       Napi::Env env = info.Env();
-      std::vector<std::pair<std::string, at::Tensor>> state = {
-          {"adamG.exp_avg", adam_g_->exp_avg.clone()}, {"adamG.exp_avg_sq", adam_g_->exp_avg_sq.clone()},
-          {"adamD.exp_avg", adam_d_->exp_avg.clone()}, {"adamD.exp_avg_sq", adam_d_->exp_avg_sq.clone()},
-          {"rng.state", train::GeneratorState(images_.device())},
-      };
-      if (perm_.defined()) state.emplace_back("data.permutation", perm_.clone());
+      auto state = state_.Snapshot(images_.device(), sampler_);
       Napi::Object out = Napi::Object::New(env);
       out.Set("tensors", NamedTensorsToJs(env, state));
       out.Set("imagesSeen", images_seen_);
       out.Set("stepsG", static_cast<double>(adam_g_->steps));
       out.Set("stepsD", static_cast<double>(adam_d_->steps));
-      out.Set("position", static_cast<double>(position_));
+      out.Set("position", static_cast<double>(sampler_.position));
       return out;
     });
   }
@@ -301,29 +289,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
-      if (!info[0].IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
-      Napi::Array list = info[0].As<Napi::Array>();
-      at::NoGradGuard no_grad;
-      for (uint32_t i = 0; i < list.Length(); ++i) {
-        Napi::Array pair = list.Get(i).As<Napi::Array>();
-        std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
-        const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
-        auto copy = [&](at::Tensor& dst) {
-          if (!dst.sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
-          dst.copy_(t);
-        };
-        if (name == "adamG.exp_avg") copy(adam_g_->exp_avg);
-        else if (name == "adamG.exp_avg_sq") copy(adam_g_->exp_avg_sq);
-        else if (name == "adamD.exp_avg") copy(adam_d_->exp_avg);
-        else if (name == "adamD.exp_avg_sq") copy(adam_d_->exp_avg_sq);
-        else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
-        else if (name == "rng.state") train::SetGeneratorState(images_.device(), t);
-        else ThrowValueError("unknown trainer state '" + name + "'");
-      }
+      state_.Restore(info[0], images_.device(), sampler_);
       images_seen_ = GetNumber(info, 1, "imagesSeen");
       adam_g_->steps = GetInt(info, 2, "stepsG");
       adam_d_->steps = GetInt(info, 3, "stepsD");
-      position_ = GetInt(info, 4, "position");
+      sampler_.position = GetInt(info, 4, "position");
       return info.Env().Undefined();
     });
   }
@@ -335,14 +305,16 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     gen_flat_.reset();
     ema_flat_.reset();
     ratio_flat_.reset();
-    images_ = labels_ = perm_ = at::Tensor();
+    images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
   }
 
   EDMPrecond gen_{nullptr}, ema_{nullptr};
   RatioNet ratio_{nullptr};
-  at::Tensor images_, labels_, perm_;
-  int64_t label_dim_ = 0, position_ = 0;
+  at::Tensor images_, labels_;
+  train::EpochSampler sampler_;
+  train::TrainerState state_;
+  int64_t label_dim_ = 0;
   DiJSOptions options_;
   std::unique_ptr<FlatParameters> gen_flat_, ema_flat_, ratio_flat_;
   std::unique_ptr<Adam> adam_g_, adam_d_;

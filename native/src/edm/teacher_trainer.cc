@@ -6,6 +6,7 @@
 #include "../tensor_handle.h"
 #include "../worker.h"
 #include "../train/optim.h"
+#include "../train/state.h"
 #include "songunet.h"
 
 #include <cmath>
@@ -77,27 +78,17 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       net_flat_ = std::make_unique<FlatParameters>(*net_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
       adam_ = std::make_unique<Adam>(*net_flat_, options_.adam);
+      state_.Add("adam.exp_avg", &adam_->exp_avg);
+      state_.Add("adam.exp_avg_sq", &adam_->exp_avg_sq);
       return 0;
     });
   }
 
  private:
-  // A fresh permutation of the data set each epoch, drawn on the device.
-  at::Tensor NextIndices() {
-    const int64_t n = images_.size(0), b = options_.batch_size;
-    if (!perm_.defined() || position_ + b > n) {
-      perm_ = at::randperm(n, at::TensorOptions().dtype(at::kLong).device(images_.device()));
-      position_ = 0;
-    }
-    at::Tensor idx = perm_.slice(0, position_, position_ + b);
-    position_ += b;
-    return idx;
-  }
-
   // One iteration; returns the batch's loss (on the device).
   at::Tensor Iterate() {
     const auto& o = options_;
-    at::Tensor idx = NextIndices();
+    at::Tensor idx = sampler_.Next(images_.size(0), options_.batch_size, images_.device());
     at::Tensor y = images_.index_select(0, idx);
     at::Tensor labels;
     if (label_dim_ > 0) labels = at::one_hot(labels_.index_select(0, idx), label_dim_).to(y.scalar_type());
@@ -160,19 +151,14 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   Napi::Value State(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (!adam_) throw UserError(code::kDisposed, "this trainer was disposed");
       Napi::Env env = info.Env();
-      // Copies: the state keeps changing as training goes on.
-      std::vector<std::pair<std::string, at::Tensor>> state = {
-          {"adam.exp_avg", adam_->exp_avg.clone()},
-          {"adam.exp_avg_sq", adam_->exp_avg_sq.clone()},
-          {"rng.state", train::GeneratorState(images_.device())},
-      };
-      if (perm_.defined()) state.emplace_back("data.permutation", perm_.clone());
+      auto state = state_.Snapshot(images_.device(), sampler_);
       Napi::Object out = Napi::Object::New(env);
       out.Set("tensors", NamedTensorsToJs(env, state));
       out.Set("imagesSeen", images_seen_);
       out.Set("steps", static_cast<double>(adam_->steps));
-      out.Set("position", static_cast<double>(position_));
+      out.Set("position", static_cast<double>(sampler_.position));
       return out;
     });
   }
@@ -181,26 +167,11 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   Napi::Value Restore(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!info[0].IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
-      Napi::Array list = info[0].As<Napi::Array>();
-      at::NoGradGuard no_grad;
-      for (uint32_t i = 0; i < list.Length(); ++i) {
-        Napi::Array pair = list.Get(i).As<Napi::Array>();
-        std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
-        const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
-        auto copy = [&](at::Tensor& dst) {
-          if (!dst.sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
-          dst.copy_(t);
-        };
-        if (name == "adam.exp_avg_sq") copy(adam_->exp_avg_sq);
-        else if (name == "adam.exp_avg") copy(adam_->exp_avg);
-        else if (name == "data.permutation") perm_ = t.to(images_.device(), at::kLong).clone();
-        else if (name == "rng.state") train::SetGeneratorState(images_.device(), t);
-        else ThrowValueError("unknown trainer state '" + name + "'");
-      }
+      if (!adam_) throw UserError(code::kDisposed, "this trainer was disposed");
+      state_.Restore(info[0], images_.device(), sampler_);
       images_seen_ = GetNumber(info, 1, "imagesSeen");
       adam_->steps = GetInt(info, 2, "steps");
-      position_ = GetInt(info, 3, "position");
+      sampler_.position = GetInt(info, 3, "position");
       return info.Env().Undefined();
     });
   }
@@ -210,13 +181,15 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     adam_.reset();
     net_flat_.reset();
     ema_flat_.reset();
-    images_ = labels_ = perm_ = at::Tensor();
+    images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
   }
 
   EDMPrecond net_{nullptr}, ema_{nullptr};
-  at::Tensor images_, labels_, perm_;
-  int64_t label_dim_ = 0, position_ = 0;
+  at::Tensor images_, labels_;
+  train::EpochSampler sampler_;
+  train::TrainerState state_;
+  int64_t label_dim_ = 0;
   TrainOptions options_;
   std::unique_ptr<FlatParameters> net_flat_, ema_flat_;
   std::unique_ptr<Adam> adam_;

@@ -1,0 +1,17 @@
+/** Times a trainer's fused step as the step benchmarks report it: a warm-up call, then the median of `calls` calls of `iterations`. */
+import { cuda } from '../src/index.js';
+
+export async function timeSteps(step: (iterations: number) => Promise<unknown>, options: { calls: number; iterations: number; device: string }): Promise<{ ms: number; peak: string }> {
+  const { calls, iterations: k, device } = options;
+  await step(k); // warm-up: allocator, cuDNN algorithm choice
+  if (device === 'cuda') cuda.resetPeakMemory();
+  const perStep: number[] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await step(k);
+    perStep.push((performance.now() - t0) / k);
+  }
+  const ms = perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)]!;
+  const peak = device === 'cuda' ? `, peak ${(cuda.memoryInfo().peakAllocated / 2 ** 30).toFixed(2)} GiB` : '';
+  return { ms, peak };
+}

@@ -1,0 +1,30 @@
+// What makes a fused trainer resumable: its data order (a device permutation per epoch and the
+// position in it), the device's random generator, and its own tensors (optimizer moments) — saved
+// by name for state() and put back, with shape checks, by restore().
+#pragma once
+#include "../errors.h"
+
+namespace onestep::train {
+
+// Shuffled batches of a data set resident on the device: a fresh permutation each epoch, drawn on
+// the device, so the GPU never waits for the host.
+struct EpochSampler {
+  at::Tensor permutation;
+  int64_t position = 0;
+  at::Tensor Next(int64_t dataset_size, int64_t batch, const c10::Device& device);
+};
+
+class TrainerState {
+ public:
+  // Registers a tensor of the trainer under `name` (it must outlive this object).
+  void Add(const std::string& name, at::Tensor* slot) { slots_.emplace_back(name, slot); }
+  // Copies of every registered tensor, the generator state and the sampler's permutation.
+  std::vector<std::pair<std::string, at::Tensor>> Snapshot(const c10::Device& device, const EpochSampler& sampler) const;
+  // Puts back a [[name, handle], …] array made from a Snapshot (the sampler's position is set apart).
+  void Restore(const Napi::Value& list, const c10::Device& device, EpochSampler& sampler) const;
+
+ private:
+  std::vector<std::pair<std::string, at::Tensor*>> slots_;
+};
+
+}  // namespace onestep::train
