@@ -216,6 +216,18 @@ describe('the fused DiJS step', () => {
     }
   });
 
+  it('runs under bf16 autocast with statistics close to float32 ones', async () => {
+    const losses: number[] = [];
+    for (const bf16 of [false, true]) {
+      manualSeed(6);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 6, bf16 });
+      losses.push((await trainer.step(1)).lossRatio);
+      trainer.dispose();
+    }
+    expect(Number.isFinite(losses[1])).toBe(true);
+    expect(Math.abs(losses[1]! - losses[0]!)).toBeLessThan(0.05);
+  });
+
   it('resumes exactly from a checkpoint: the same statistics, bit for bit', async () => {
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, divergence: 'kl', seed: 5 });
@@ -237,7 +249,7 @@ describe('the fused DiJS step', () => {
     await expectError(() => DiJSTrainer.resume(join(dir, 'broken.safetensors'), data), ErrorCode.CheckpointCorrupt);
   });
 
-  it('run() trains to the target with one call queued ahead, and frees everything on dispose', async () => {
+  it('run() trains to the target with calls queued ahead, and frees everything on dispose', async () => {
     await forceGc(); // temporaries of earlier tests must not be collected during this one
     const baseline = memory();
     manualSeed(0);
@@ -264,6 +276,19 @@ describe('the fused DiJS step', () => {
 });
 
 describe('a short training session', () => {
+  it('stops cleanly at its time budget', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const out = join(dir, 'budget');
+    const result = await trainSession(trainer, { images: 1e9, out, iterationsPerCall: 1, evalEvery: -1, maxSeconds: 0, progress: false });
+    expect(result.imagesSeen).toBeLessThanOrEqual(24); // the call read plus the two queued ahead
+    expect(result.evaluations).toHaveLength(0);
+    expect(readFileSync(join(out, 'log.jsonl'), 'utf8')).toMatch(/time budget of 0 s reached/);
+    expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'generator.safetensors')) && existsSync(join(out, 'ratio.safetensors'))).toBe(true);
+    trainer.dispose();
+  });
+
   it('writes the log, a grid, the curves, a checkpoint and a yardstick evaluation', async () => {
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });

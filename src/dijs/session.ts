@@ -84,7 +84,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
   const started = performance.now(), startImages = trainer.imagesSeen;
   let last: DiJSStats | undefined;
-  // img/s over a window of at least 2 s: calls finish in bursts when one was queued ahead.
+  // img/s over a window of at least 2 s: calls finish in bursts when calls are queued ahead.
   let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
   for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall })) {
     const now = performance.now();

@@ -2,7 +2,8 @@
  * DiJSTrainer: trains a one-step generator from a teacher's weights with the class-ratio network
  * instead of the teacher's score. Each native call runs whole iterations (ratio update(s), then a
  * generator update through the frozen ratio network, then the EMA) on a worker thread; `run`
- * keeps one call queued ahead so the device never waits for the statistics to be read.
+ * keeps the next two calls queued while one call's statistics are read, so the device never waits
+ * for JavaScript.
  */
 import type { ImageSet } from '../data/fashion-mnist.js';
 import { typeError } from '../errors.js';
@@ -167,7 +168,8 @@ export class DiJSTrainer {
 
   /**
    * Trains until `images` images have been seen, yielding the statistics of every call of
-   * `iterationsPerCall` iterations. One call is always queued ahead of the one being read.
+   * `iterationsPerCall` iterations. While a call's statistics are read, the next two are queued
+   * (one running, one waiting for the trainer), so the device never idles between calls.
    */
   async *run(options: { images: number; iterationsPerCall?: number }): AsyncGenerator<DiJSStats> {
     const target = options?.images;

@@ -3,7 +3,7 @@
 // frozen ratio network and update, EMA — with no host synchronisation inside. Statistics stay on
 // the device; at the end of a call they are copied to pinned memory behind an event, and the
 // call waits for that event only after releasing the trainer, so a next call can already queue
-// its iterations (DiJSTrainer.run keeps one call in flight ahead).
+// its iterations (DiJSTrainer.run keeps two calls queued ahead of the one it reads).
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../train/optim.h"
