@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Packs .device/ for a training run on the GPU machine within its 64 MiB travel limit:
+# ../shared/tools/device/bundle.sh --data, then a stripped Node (the Debian binary carries debug
+# info: 24.2 → 21.9 MB compressed), no npm (the run calls node_modules/.bin directly), and no test
+# split (FID is measured here from sample dumps: examples/evaluate.ts --samples). With --prebuilt
+# and prebuilds/linux-x64/onestep-torch2.11-cu130.node present, node_modules keeps only what runs
+# (no cmake-js); carry "prebuilds" then. Prints what would travel.
+#   bash bench/pack-device.sh [--prebuilt]
+# Then: run with carry [".device"] (and "prebuilds"), command starting
+#   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
+# The classifier and the test split stay here; if the tree is still too large, untrack
+# models/fmnist-classifier.safetensors for the call (git rm --cached + .git/info/exclude) and
+# restore it afterwards (git restore --staged).
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+cache=${DEVICE_CACHE:-/tmp/device-cache}
+rm -rf .device
+../shared/tools/device/bundle.sh --data >/dev/null
+if [ ! -s "$cache/node.stripped.xz" ]; then
+  strip -o "$cache/node.stripped" "$(readlink -f "$(command -v node)")"
+  xz -9e -T0 -c "$cache/node.stripped" > "$cache/node.stripped.xz"
+fi
+cp "$cache/node.stripped.xz" .device/node.xz
+rm -f .device/npm.tar.xz .device/t10k-*
+if [ "${1:-}" = "--prebuilt" ]; then
+  tar -cf - node_modules/{tsx,esbuild,@esbuild/linux-x64,get-tsconfig,resolve-pkg-maps,yauzl,pend,cli-progress,string-width,strip-ansi,ansi-regex,emoji-regex,is-fullwidth-code-point,pngjs,node-gyp-build} \
+    node_modules/.bin/tsx 2>/dev/null | xz -6 -T0 > .device/node_modules.tar.xz
+fi
+extra=$([ "${1:-}" = "--prebuilt" ] && ls prebuilds/linux-x64/*.node 2>/dev/null || true)
+total=$(du -cb $(git ls-files -co --exclude-standard) .device/* $extra | tail -1 | cut -f1)
+echo "travels: $((total / 1048576)) MiB of 64 (.device $(du -sh .device | cut -f1))"
