@@ -16,6 +16,7 @@ if ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
 fi
 if [ -z "${SKIP_BENCH:-}" ]; then
   { node_modules/.bin/tsx bench/dijs-step.ts 2>&1 | grep RESULT
+    node_modules/.bin/tsx bench/dijs-step.ts --tf32 2>&1 | grep RESULT
     python3 bench/reference/dijs_step.py --tf32 --steps 30 2>&1 | grep RESULT; } | tee "$out/bench.txt"
 fi
 node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 5000 --max-seconds "${MAXS:-420}" --out runs/dijs --no-eval \

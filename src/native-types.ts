@@ -37,6 +37,8 @@ export interface NativeBinding {
   RatioNetworkHandle: Function;
   DiJSTrainer: Function;
   divergenceLoss(divergence: string, logits: NativeHandle): NativeHandle;
+  cudaSetTF32(matmul: boolean, cudnn: boolean): void;
+  cudaGetTF32(): { matmul: boolean; cudnn: boolean };
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
     candidates: number, sigmaVerify: number, device: string, imageShape: number[]): Promise<NativeHandle>;

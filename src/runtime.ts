@@ -35,6 +35,21 @@ export const cuda = {
     const info = native().cudaMemory(index);
     return { free: info.free ?? 0, total: info.total ?? 0, allocated: info.allocated ?? 0, reserved: info.reserved ?? 0, peakAllocated: info.peakAllocated ?? 0 };
   },
+  /**
+   * TensorFloat-32 for float32 work on the GPU, process-wide, as PyTorch's
+   * `torch.backends.cuda.matmul.allow_tf32` (default off) and `torch.backends.cudnn.allow_tf32`
+   * (default on). Pass only what you change.
+   */
+  setAllowTF32(options: { matmul?: boolean; cudnn?: boolean }): void {
+    const current = native().cudaGetTF32();
+    const { matmul = current.matmul, cudnn = current.cudnn } = options ?? {};
+    if (typeof matmul !== 'boolean' || typeof cudnn !== 'boolean') throw valueError('setAllowTF32 takes { matmul?: boolean, cudnn?: boolean }');
+    native().cudaSetTF32(matmul, cudnn);
+  },
+  /** The TF32 settings now in force. */
+  allowTF32(): { matmul: boolean; cudnn: boolean } {
+    return native().cudaGetTF32();
+  },
   /** Restarts the peak of `memoryInfo().peakAllocated` (benchmarks). */
   resetPeakMemory(index = 0): void {
     native().cudaResetPeak(index);

@@ -82,6 +82,23 @@ Napi::Value CudaResetPeak(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// cudaSetTF32(matmul, cudnn): TensorFloat-32 for float32 matrix products (cuBLAS) and
+// convolutions (cuDNN), as torch.backends.cuda.matmul.allow_tf32 / torch.backends.cudnn.allow_tf32.
+// Process-wide flags of libtorch's global context (a CPU build keeps them too: they do nothing).
+Napi::Value CudaSetTF32(const Napi::CallbackInfo& info) {
+  const bool matmul = GetBool(info, 0, "matmul"), cudnn = GetBool(info, 1, "cudnn");
+  at::globalContext().setAllowTF32CuBLAS(matmul);
+  at::globalContext().setAllowTF32CuDNN(cudnn);
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaGetTF32(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("matmul", at::globalContext().allowTF32CuBLAS());
+  out.Set("cudnn", at::globalContext().allowTF32CuDNN());
+  return out;
+}
+
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   int64_t seed = GetInt(info, 0, "seed");
   if (seed < 0) ThrowValueError("seed must be a non-negative integer");
@@ -123,6 +140,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Export<&CudaSynchronize>(env, exports, "cudaSynchronize");
   Export<&CudaEmptyCache>(env, exports, "cudaEmptyCache");
   Export<&CudaResetPeak>(env, exports, "cudaResetPeak");
+  Export<&CudaSetTF32>(env, exports, "cudaSetTF32");
+  Export<&CudaGetTF32>(env, exports, "cudaGetTF32");
   Export<&ManualSeed>(env, exports, "manualSeed");
   Export<&SetNumThreads>(env, exports, "setNumThreads");
   Export<&GetNumThreads>(env, exports, "getNumThreads");

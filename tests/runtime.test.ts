@@ -1,0 +1,21 @@
+// Process-wide runtime settings.
+import { afterAll, describe, expect, it } from 'vitest';
+import { cuda, ErrorCode } from '../src/index.js';
+import { expectError } from './helpers.js';
+
+describe('TF32 settings', () => {
+  const initial = cuda.allowTF32();
+  afterAll(() => cuda.setAllowTF32(initial));
+
+  it('start as PyTorch\'s defaults and change one flag at a time', () => {
+    expect(initial).toEqual({ matmul: false, cudnn: true });
+    cuda.setAllowTF32({ matmul: true });
+    expect(cuda.allowTF32()).toEqual({ matmul: true, cudnn: true });
+    cuda.setAllowTF32({ cudnn: false });
+    expect(cuda.allowTF32()).toEqual({ matmul: true, cudnn: false });
+  });
+
+  it('rejects what is not a boolean', async () => {
+    await expectError(() => cuda.setAllowTF32({ matmul: 'yes' as unknown as boolean }), ErrorCode.InvalidArgValue, /matmul\?: boolean/);
+  });
+});
