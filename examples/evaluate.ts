@@ -8,8 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import {
-  Classifier, cuda, loadSamples, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
-  tensor, type Device, type Evaluation, type Tensor,
+  Classifier, cuda, loadSamples, oneHotLabels, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
+  type Device, type Evaluation, type Tensor,
 } from '../src/index.js';
 
 const { values: args } = parseArgs({
@@ -33,7 +33,7 @@ const rows: [string, Evaluation, number][] = [];
 
 /** One-hot labels cycling through the classes: balanced, as a class-conditional generator is asked. */
 function classLabels(count: number, offset: number, on: Device): Tensor {
-  return tensor(Array.from({ length: count }, (_, i) => Array.from({ length: 10 }, (_, c) => (c === (offset + i) % 10 ? 1 : 0))), { device: on });
+  return oneHotLabels(count, 10, Array.from({ length: count }, (_, i) => (offset + i) % 10), on);
 }
 const timed = async (name: string, run: () => Promise<Evaluation>) => {
   const t0 = performance.now();

@@ -35,9 +35,8 @@ teacher.dispose(); // the generator and the ratio network hold copies of what th
 console.log(`generator g(z) = D(2.5·z; 2.5) from the teacher's weights (${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters), ` +
   `ratio network on the teacher's encoder (${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M)`);
 
-const balanced = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
 let seed = 1_000_000;
-const sampler = (n: number) => trainer.generator.sample({ n, seed: seed++, classLabels: balanced(n) });
+const sampler = (n: number) => trainer.generator.sample({ n, seed: seed++ }); // classes balanced by default
 const before = await evaluate(sampler, { n: evalN });
 const grid = await trainer.generator.sample({ n: 100, seed: 0 });
 await saveImageGrid(grid, join(args.out!, 'before.png'), { columns: 10 });

@@ -74,14 +74,12 @@ console.log(`DiJS (${trainer.options.divergence}) on ${device}: generator ${(tra
   `(${args.resume ? `resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : `${args.init} init`}), ratio network ${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M, ` +
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}`);
 
-const labelDim = trainer.generator.config.labelDim;
-const balanced = (n: number) => (labelDim ? Array.from({ length: n }, (_, i) => i % labelDim) : undefined);
 const dump = Number(args['dump-samples']);
 const dumpEvery = Number(args['dump-every-kimg']) * 1000;
 let nextDump = trainer.imagesSeen + dumpEvery;
 const tag = () => `${trainer.options.divergence}-${args.init}-${(trainer.imagesSeen / 1000).toFixed(0)}kimg`;
 async function dumpSamples(file: string): Promise<void> {
-  const images = await trainer.generator.sample({ n: dump, seed: 1_000_000, classLabels: balanced(dump) });
+  const images = await trainer.generator.sample({ n: dump, seed: 1_000_000 }); // classes balanced by default
   await saveSamples(images, join(args.out!, file), { name: `DiJS ${tag()}, 1 step`, kimg: String(trainer.imagesSeen / 1000) });
   images.dispose();
 }
@@ -113,7 +111,7 @@ const verifier = Number(args.verifier);
 const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
 const sigmaVerify = sigmaVerifies[0]!;
 // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
-const verified = (seed: number, sigma = sigmaVerify) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma, classLabels: balanced(n) });
+const verified = (seed: number, sigma = sigmaVerify) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma });
 if (verifier > 1 && !args['no-eval']) {
   const v = await evaluate(verified(2_000_000), { n: evalN });
   console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);

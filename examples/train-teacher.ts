@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import {
-  cuda, EDMNetwork, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, saveStateDict, TeacherTrainer, tensor, tidy,
+  cuda, EDMNetwork, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, oneHotLabels, saveStateDict, TeacherTrainer, tidy,
   type Device, type EDMConfig, type Tensor,
 } from '../src/index.js';
 
@@ -67,7 +67,7 @@ console.log(`teacher: ${trainer.net.config.modelChannels}-channel SongUNet, ${(t
 
 // Fixed latents and one column per class for the sample grids.
 const gridLatents = randn([100, 1, 32, 32], { device });
-const gridLabels = tensor(Array.from({ length: 100 }, (_, i) => Array.from({ length: 10 }, (_, c) => (c === i % 10 ? 1 : 0))), { device });
+const gridLabels = oneHotLabels(100, 10, undefined, device);
 async function grid(kimg: number): Promise<void> {
   const samples: Tensor = await edmSample(trainer.ema, { latents: gridLatents, classLabels: gridLabels, steps: 18 });
   await saveImageGrid(samples, join(args.out!, `grid-${String(Math.round(kimg)).padStart(6, '0')}.png`), { columns: 10 });

@@ -33,6 +33,7 @@ export { Classifier, DEFAULT_CLASSIFIER_PATH } from './eval/classifier.js';
 export { evaluate, fid, precisionRecall } from './eval/metrics.js';
 export type { Evaluation, ImageSource } from './eval/metrics.js';
 export { ImageDataset } from './data/image-dataset.js';
+export { oneHotLabels } from './dijs/class-labels.js';
 export { RatioNetwork } from './dijs/ratio-network.js';
 export type { RatioHeadOptions } from './dijs/ratio-network.js';
 export { OneStepGenerator } from './dijs/generator.js';

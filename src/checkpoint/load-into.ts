@@ -55,6 +55,16 @@ export interface WithStateDict {
   stateDict(): Map<string, Tensor>;
 }
 
+/** Trainable parameters of a module: every state-dict entry except EDM's fixed resampling filters. */
+export function countParameters(module: WithStateDict): number {
+  let n = 0;
+  for (const [name, t] of module.stateDict()) {
+    if (!name.endsWith('resample_filter')) n += t.numel;
+    t.dispose();
+  }
+  return n;
+}
+
 /** loadInto on a module's own tensors, releasing the temporary handles afterwards. */
 export function fillModule(target: WithStateDict, weights: Map<string, Tensor>, options: { strict?: boolean } = {}): LoadIntoReport {
   const own = target.stateDict();

@@ -73,7 +73,7 @@ export class OneStepGenerator {
     const labels = labelDim > 0 ? oneHotLabels(n, labelDim, options.classLabels, this.device) : undefined;
     try {
       const handle = await native().generatorSample(
-        (this.net.nativeHandle as { moduleRef(): unknown }).moduleRef(), candidates > 1 ? ratio!.nativeHandle.moduleRef() : null,
+        this.net.nativeHandle.moduleRef(), candidates > 1 ? ratio!.nativeHandle.moduleRef() : null,
         n, labels?.handle ?? null, this.sigmaInit, seed ?? null, candidates, sigmaVerify, this.device, [inChannels, imgResolution, imgResolution]);
       return new Tensor(handle);
     } finally {

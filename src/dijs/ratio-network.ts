@@ -9,7 +9,7 @@ import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
 import { full } from '../creation.js';
 import { Tensor, type Device } from '../tensor.js';
-import { copyWeights, fillModule } from '../checkpoint/load-into.js';
+import { copyWeights, countParameters, fillModule } from '../checkpoint/load-into.js';
 import { loadStateDict } from '../checkpoint/load.js';
 import { saveStateDict } from '../checkpoint/save.js';
 import { resolveConfig, type EDMConfig } from '../edm/config.js';
@@ -64,12 +64,7 @@ export class RatioNetwork {
   }
 
   get parameterCount(): number {
-    let n = 0;
-    for (const [name, t] of this.stateDict()) {
-      if (!name.endsWith('resample_filter')) n += t.numel;
-      t.dispose();
-    }
-    return n;
+    return countParameters(this);
   }
 
   /** d(x, σ, c): one logit per image; `sigma` a number or a [N] tensor. */

@@ -55,7 +55,6 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   mkdirSync(out, { recursive: true });
   const logPath = join(out, 'log.jsonl');
   const log = (record: object) => appendFileSync(logPath, `${JSON.stringify({ name, time: new Date().toISOString(), ...record })}\n`);
-  const { labelDim } = trainer.generator.config;
 
   let yardstick: { classifier: Classifier; reference: ImageSet } | undefined;
   const evaluations: (Evaluation & { kimg: number })[] = [];
@@ -63,7 +62,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     await trainer.settled();
     yardstick ??= { classifier: await Classifier.load(undefined, { device: trainer.generator.device }), reference: await FashionMNIST.load({ split: 'test', device: trainer.generator.device }) };
     let seed = 1_000_000;
-    const result = await evaluate((count) => trainer.generator.sample({ n: count, seed: seed++, classLabels: labelDim ? Array.from({ length: count }, (_, i) => i % labelDim) : undefined }),
+    const result = await evaluate((count) => trainer.generator.sample({ n: count, seed: seed++ }),
       { n: evalSamples, ...yardstick });
     const kimg = trainer.imagesSeen / 1000;
     evaluations.push({ ...result, kimg });

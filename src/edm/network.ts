@@ -6,7 +6,7 @@ import { typeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor, type Device } from '../tensor.js';
 import { loadStateDict, type LoadOptions } from '../checkpoint/load.js';
-import { loadInto } from '../checkpoint/load-into.js';
+import { countParameters, loadInto } from '../checkpoint/load-into.js';
 import { inferConfig, resolveConfig, type EDMConfig, type PresetName } from './config.js';
 
 interface NativeNetwork {
@@ -87,13 +87,7 @@ export class EDMNetwork {
   }
 
   get parameterCount(): number {
-    const sd = this.stateDict();
-    let n = 0;
-    for (const [name, t] of sd) {
-      if (!name.endsWith('resample_filter')) n += t.numel;
-      t.dispose();
-    }
-    return n;
+    return countParameters(this);
   }
 
   /** D(x; σ, c) on a worker thread. `sigma` is a number or a [N] tensor. */

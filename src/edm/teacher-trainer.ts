@@ -53,7 +53,7 @@ export class TeacherTrainer {
   #imagesSeen = 0;
 
   private constructor(readonly net: EDMNetwork, readonly ema: EDMNetwork, readonly data: ImageSet, readonly options: Required<TeacherTrainingOptions>) {
-    const moduleOf = (n: EDMNetwork) => (n as unknown as { nativeHandle: { moduleRef(): unknown } }).nativeHandle.moduleRef();
+    const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
     const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
     this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, options);
   }

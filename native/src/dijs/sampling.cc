@@ -46,7 +46,7 @@ at::Tensor Generate(SampleRequest& r) {
     u = generator ? at::rand({r.n, 1}, *generator, at::TensorOptions().dtype(at::kDouble)).to(r.device)
                   : at::rand({r.n, 1}, at::TensorOptions().dtype(at::kDouble).device(r.device));
   }
-  at::Tensor labels = r.labels.defined() ? r.labels.repeat_interleave(r.candidates, 0) : at::Tensor();
+  at::Tensor labels = r.labels.defined() && r.candidates > 1 ? r.labels.repeat_interleave(r.candidates, 0) : r.labels;
   // Chunks of at most kChunk outputs (× candidates network inputs) bound the activation memory:
   // 10 000 samples × 4 candidates at once would need tens of GiB.
   constexpr int64_t kChunk = 1024;
