@@ -3,12 +3,15 @@
  * histogram, 10 k samples each, against Fashion-MNIST's test set.
  *   npx tsx examples/evaluate.ts --teacher models/fmnist32-teacher.safetensors [--n 10000] [--steps 18,9,4]
  *   npx tsx examples/evaluate.ts --samples runs/dijs/samples.safetensors[,more.safetensors]   # images made elsewhere
+ *   npx tsx examples/evaluate.ts --teacher T.safetensors --dump DIR   # only write the teacher rows' samples (no yardstick needed)
  * Rows: train-vs-test (the floor), the teacher with Heun at each step count (2·steps − 1
  * evaluations), and the teacher in one step D(σ_max·z; σ_max).
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  Classifier, cuda, loadSamples, oneHotLabels, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
+  cat, Classifier, cuda, loadSamples, saveSamples, oneHotLabels, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
   type Device, type Evaluation, type Tensor,
 } from '../src/index.js';
 
@@ -21,20 +24,62 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '18,9,4' },
     json: { type: 'string' },
     samples: { type: 'string' },
+    dump: { type: 'string' },
   },
 });
 const device = args.device as Device;
 const n = Number(args.n);
 manualSeed(0);
-const classifier = await Classifier.load(args.classifier, { device });
-const test = await FashionMNIST.load({ split: 'test', device });
-const train = await FashionMNIST.load({ split: 'train', device, limit: n });
-const rows: [string, Evaluation, number][] = [];
 
 /** One-hot labels cycling through the classes: balanced, as a class-conditional generator is asked. */
 function classLabels(count: number, offset: number, on: Device): Tensor {
   return oneHotLabels(count, 10, Array.from({ length: count }, (_, i) => (offset + i) % 10), on);
 }
+/** The teacher's rows: each a name and a sampler of `count` more images (classes cycling). */
+function teacherRows(teacher: EDMNetwork): [string, (count: number) => Promise<Tensor>][] {
+  const sampler = (draw: (latents: Tensor, labels: Tensor) => Promise<Tensor>) => {
+    let made = 0;
+    return async (count: number) => {
+      const latents = randn([count, 1, 32, 32], { device });
+      const labels = classLabels(count, made, device);
+      made += count;
+      try {
+        return await draw(latents, labels);
+      } finally {
+        latents.dispose();
+        labels.dispose();
+      }
+    };
+  };
+  return [
+    ...args.steps!.split(',').map(Number).map((steps): [string, (count: number) => Promise<Tensor>] =>
+      [`teacher Heun ${steps} steps (${2 * steps - 1} evaluations)`, sampler((latents, labels) => edmSample(teacher, { latents, classLabels: labels, steps }))]),
+    ['teacher, 1 step D(σ_max·z; σ_max)', sampler((latents, labels) => teacherOneStep(teacher, { latents, classLabels: labels }))],
+  ];
+}
+
+if (args.dump) {
+  // No yardstick here (e.g. a GPU machine without the classifier): write each row's samples.
+  if (!args.teacher) throw new Error('--dump writes the teacher\'s samples: give --teacher');
+  mkdirSync(args.dump, { recursive: true });
+  const teacher = await EDMNetwork.load(args.teacher, { device });
+  for (const [index, [name, draw]] of teacherRows(teacher).entries()) {
+    const parts: Tensor[] = [];
+    for (let made = 0; made < n; made += 1000) parts.push(await draw(Math.min(1000, n - made)));
+    const images = cat(parts);
+    const file = join(args.dump, `teacher-${index}.safetensors`);
+    await saveSamples(images, file, { name });
+    for (const t of [...parts, images]) t.dispose();
+    console.log(`${name}: ${n} samples → ${file}`);
+  }
+  teacher.dispose();
+  process.exit(0);
+}
+
+const classifier = await Classifier.load(args.classifier, { device });
+const test = await FashionMNIST.load({ split: 'test', device });
+const train = await FashionMNIST.load({ split: 'train', device, limit: n });
+const rows: [string, Evaluation, number][] = [];
 const timed = async (name: string, run: () => Promise<Evaluation>) => {
   const t0 = performance.now();
   const result = await run();
@@ -45,33 +90,12 @@ await timed('train vs test (floor)', () => evaluate(train.images, { n, classifie
 
 if (args.teacher) {
   const teacher = await EDMNetwork.load(args.teacher, { device });
-  for (const steps of args.steps!.split(',').map(Number)) {
-    let made = 0;
-    await timed(`teacher Heun ${steps} steps (${2 * steps - 1} evaluations)`, () => evaluate(async (count) => {
-      const latents = randn([count, 1, 32, 32], { device });
-      const labels = classLabels(count, made, device);
-      made += count;
-      const images = await edmSample(teacher, { latents, classLabels: labels, steps });
-      latents.dispose();
-      labels.dispose();
-      return images;
-    }, { n, classifier, reference: test }));
-  }
-  let made = 0;
-  await timed('teacher, 1 step D(σ_max·z; σ_max)', () => evaluate(async (count) => {
-    const latents = randn([count, 1, 32, 32], { device });
-    const labels = classLabels(count, made, device);
-    made += count;
-    const images = await teacherOneStep(teacher, { latents, classLabels: labels });
-    latents.dispose();
-    labels.dispose();
-    return images;
-  }, { n, classifier, reference: test }));
+  for (const [name, draw] of teacherRows(teacher)) await timed(name, () => evaluate(draw, { n, classifier, reference: test }));
   teacher.dispose();
 }
 
 for (const path of args.samples?.split(',') ?? []) {
-  // Samples written by saveSamples (e.g. by train-dijs.ts --dump-samples on a GPU machine).
+  // Samples written by saveSamples (e.g. by train-dijs.ts --dump-samples or --dump here, on a GPU machine).
   const { images, metadata } = await loadSamples(path, { device });
   await timed(metadata.get('name') ?? path, () => evaluate(images, { n, classifier, reference: test }));
   images.dispose();

@@ -3,7 +3,7 @@
  *
  *   npx tsx examples/train-teacher.ts --device cuda --kimg 1400 --out runs/teacher
  *   npx tsx examples/train-teacher.ts --resume runs/teacher/checkpoint.safetensors --kimg 2800
- *   npx tsx examples/train-teacher.ts --init models/fmnist32-teacher.safetensors --kimg 2400   # warm start
+ *   npx tsx examples/train-teacher.ts --init models/fmnist32-teacher.safetensors --kimg 2000 --warmup-kimg 50 --lr-decay-kimg 500   # warm start
  *   npx tsx examples/train-teacher.ts --device cpu --preset tiny --kimg 2 --data-limit 4096   # a CPU demo
  *
  * Writes to --out: checkpoint.safetensors (atomic, resumable), log.jsonl (one line per report),
@@ -27,6 +27,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '256' },
     lr: { type: 'string', default: '5e-4' },
     'warmup-kimg': { type: 'string', default: '256' },
+    // EDM2's inverse square-root learning-rate decay after this many kimg (0: constant, EDM's recipe).
+    'lr-decay-kimg': { type: 'string', default: '0' },
     'ema-halflife-kimg': { type: 'string', default: '500' },
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'runs/teacher' },
@@ -40,6 +42,8 @@ const { values: args } = parseArgs({
     'data-limit': { type: 'string' },
     export: { type: 'string' },
     bf16: { type: 'boolean', default: false },
+    // Stop (with a checkpoint) after this many seconds of training, wherever --kimg has got to.
+    'max-seconds': { type: 'string' },
   },
 });
 const device = args.device as Device;
@@ -58,6 +62,7 @@ const trainer = args.resume
       : args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS),
     data, device, seed: Number(args.seed),
     batchSize: Number(args.batch), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
+    lrDecayImages: Number(args['lr-decay-kimg']) * 1000,
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, bf16: args.bf16,
   });
 const batch = trainer.options.batchSize;
@@ -84,7 +89,8 @@ let nextGrid = trainer.imagesSeen + Number(args['grid-every-kimg']) * 1000;
 let nextCheckpoint = trainer.imagesSeen + Number(args['checkpoint-every-kimg']) * 1000;
 const started = performance.now();
 const startImages = trainer.imagesSeen;
-while (trainer.imagesSeen < totalImages) {
+const maxSeconds = args['max-seconds'] ? Number(args['max-seconds']) : Infinity;
+while (trainer.imagesSeen < totalImages && (performance.now() - started) / 1000 < maxSeconds) {
   const iterations = Math.max(1, Math.min(reportEvery, Math.ceil((totalImages - trainer.imagesSeen) / batch)));
   const t0 = performance.now();
   const stats = await trainer.step(iterations);

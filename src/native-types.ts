@@ -39,6 +39,8 @@ export interface NativeBinding {
   divergenceLoss(divergence: string, logits: NativeHandle): NativeHandle;
   cudaSetTF32(matmul: boolean, cudnn: boolean): void;
   cudaGetTF32(): { matmul: boolean; cudnn: boolean };
+  cudaSetCudnnBenchmark(on: boolean): void;
+  cudaGetCudnnBenchmark(): boolean;
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
     candidates: number, sigmaVerify: number, device: string, imageShape: number[]): Promise<NativeHandle>;

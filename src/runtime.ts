@@ -50,6 +50,19 @@ export const cuda = {
   allowTF32(): { matmul: boolean; cudnn: boolean } {
     return native().cudaGetTF32();
   },
+  /**
+   * cuDNN autotuning, process-wide, as `torch.backends.cudnn.benchmark` (default off): the first
+   * convolution of each shape tries cuDNN's algorithms and keeps the fastest. Worth it for
+   * training, whose shapes repeat; the first steps are slower.
+   */
+  setCudnnBenchmark(on: boolean): void {
+    if (typeof on !== 'boolean') throw valueError('setCudnnBenchmark takes a boolean');
+    native().cudaSetCudnnBenchmark(on);
+  },
+  /** Whether cuDNN autotuning is on. */
+  cudnnBenchmark(): boolean {
+    return native().cudaGetCudnnBenchmark();
+  },
   /** Restarts the peak of `memoryInfo().peakAllocated` (benchmarks). */
   resetPeakMemory(index = 0): void {
     native().cudaResetPeak(index);

@@ -19,3 +19,19 @@ describe('TF32 settings', () => {
     await expectError(() => cuda.setAllowTF32({ matmul: 'yes' as unknown as boolean }), ErrorCode.InvalidArgValue, /matmul\?: boolean/);
   });
 });
+
+describe('cuDNN autotuning', () => {
+  afterAll(() => cuda.setCudnnBenchmark(false));
+
+  it('starts off, as PyTorch, and turns on and off', () => {
+    expect(cuda.cudnnBenchmark()).toBe(false);
+    cuda.setCudnnBenchmark(true);
+    expect(cuda.cudnnBenchmark()).toBe(true);
+    cuda.setCudnnBenchmark(false);
+    expect(cuda.cudnnBenchmark()).toBe(false);
+  });
+
+  it('rejects what is not a boolean', async () => {
+    await expectError(() => cuda.setCudnnBenchmark(1 as unknown as boolean), ErrorCode.InvalidArgValue, /boolean/);
+  });
+});

@@ -58,6 +58,15 @@ describe('teacher training', () => {
     expect(memory()).toEqual(baseline);
   });
 
+  it('decays the learning rate as 1/√t after lrDecayImages (EDM2), and rejects a negative one', async () => {
+    const trainer = TeacherTrainer.create({ net: tiny, data, seed: 1, batchSize: 32, lr: 1e-3, warmupImages: 32, lrDecayImages: 64 });
+    expect((await trainer.step(2)).lr).toBe(1e-3); // 64 images: decay not started yet
+    expect((await trainer.step(2)).lr).toBeCloseTo(1e-3 * Math.sqrt(64 / 128), 15);
+    expect((await trainer.step(12)).lr).toBeCloseTo(1e-3 * Math.sqrt(64 / 512), 15);
+    trainer.dispose();
+    expect(() => TeacherTrainer.create({ net: tiny, data, lrDecayImages: -1 })).toThrow(/lrDecayImages/);
+  });
+
   it('resumes exactly from a checkpoint: the same losses, bit for bit', async () => {
     manualSeed(0);
     const trainer = TeacherTrainer.create({ net: tiny, data, seed: 2, batchSize: 16 });

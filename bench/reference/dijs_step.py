@@ -4,7 +4,7 @@ and encoder with a GroupNorm → SiLU → pool → Linear head, one ratio update
 both noised at lognormal σ) then one generator update through the ratio network (JS surrogate),
 Adam (0, 0.99) on both, EMA of the generator. fmnist32, data resident on the GPU.
 
-Usage: python3 dijs_step.py [--steps 50] [--batch 256] [--tf32] [--compile] [--bf16] [--two-score]
+Usage: python3 dijs_step.py [--steps 50] [--batch 256] [--tf32] [--compile] [--bf16] [--two-score] [--benchmark] [--profile]
   --two-score: for memory comparison, a SiD/DMD-style step instead (a frozen teacher score net and
   a trainable fake-score net of the teacher's full size replace the ratio network).
 Prints ms/step, img/s and peak memory.
@@ -23,10 +23,14 @@ p.add_argument("--tf32", action="store_true")
 p.add_argument("--compile", action="store_true")
 p.add_argument("--bf16", action="store_true")
 p.add_argument("--two-score", action="store_true")
+p.add_argument("--benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
+p.add_argument("--profile", action="store_true", help="print the profiler's table of CUDA kernels for 5 steps")
 a = p.parse_args()
 if a.tf32:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
+if a.benchmark:
+    torch.backends.cudnn.benchmark = True
 dev = "cuda"
 torch.manual_seed(0)
 cfg = dict(img_resolution=32, in_channels=1, out_channels=1, label_dim=10, model_channels=64, channel_mult=(1, 2, 2), num_blocks=2, attn_resolutions=(16,))
@@ -124,6 +128,13 @@ def step(i):
 
 
 ms, peak = time_steps(step, a.steps, warm=30 if a.compile else 10)
+if a.profile:  # where the GPU time goes, and how much CPU time issuing it takes
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(5):
+            step(i)
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=22, max_name_column_width=60))
 tag = "two-score" if a.two_score else "dijs"
-print(f"RESULT pytorch {tag} {'compile' if a.compile else 'eager'}{' bf16' if a.bf16 else ''}{' tf32' if a.tf32 else ''}: "
+print(f"RESULT pytorch {tag} {'compile' if a.compile else 'eager'}{' bf16' if a.bf16 else ''}{' tf32' if a.tf32 else ''}{' cudnn-benchmark' if a.benchmark else ''}: "
       f"{ms:.1f} ms/step (median of {a.steps}), {B / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")

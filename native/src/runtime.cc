@@ -99,6 +99,17 @@ Napi::Value CudaGetTF32(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// cudaSetCudnnBenchmark(on): cuDNN tries its algorithms on the first call of each shape and keeps
+// the fastest, as torch.backends.cudnn.benchmark. Pays off with fixed shapes (training steps).
+Napi::Value CudaSetCudnnBenchmark(const Napi::CallbackInfo& info) {
+  at::globalContext().setBenchmarkCuDNN(GetBool(info, 0, "on"));
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaGetCudnnBenchmark(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::globalContext().benchmarkCuDNN());
+}
+
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   int64_t seed = GetInt(info, 0, "seed");
   if (seed < 0) ThrowValueError("seed must be a non-negative integer");
@@ -142,6 +153,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Export<&CudaResetPeak>(env, exports, "cudaResetPeak");
   Export<&CudaSetTF32>(env, exports, "cudaSetTF32");
   Export<&CudaGetTF32>(env, exports, "cudaGetTF32");
+  Export<&CudaSetCudnnBenchmark>(env, exports, "cudaSetCudnnBenchmark");
+  Export<&CudaGetCudnnBenchmark>(env, exports, "cudaGetCudnnBenchmark");
   Export<&ManualSeed>(env, exports, "manualSeed");
   Export<&SetNumThreads>(env, exports, "setNumThreads");
   Export<&GetNumThreads>(env, exports, "getNumThreads");

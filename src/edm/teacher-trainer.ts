@@ -22,6 +22,11 @@ export interface TeacherTrainingOptions {
   beta2?: number;
   /** Linear learning-rate warm-up, in images. */
   warmupImages?: number;
+  /**
+   * EDM2's inverse square-root decay: after this many images the learning rate falls as
+   * lr·√(lrDecayImages / imagesSeen). 0 (the default, EDM's recipe) keeps it constant.
+   */
+  lrDecayImages?: number;
   /** EMA half-life in images (EDM: 500 k), reached gradually with `emaRampupRatio`. */
   emaHalfLifeImages?: number;
   emaRampupRatio?: number;
@@ -70,7 +75,7 @@ export class TeacherTrainer {
     copyWeights(net, ema);
     const options: Required<TeacherTrainingOptions> = {
       batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
-      warmupImages: args.warmupImages ?? 256_000, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
+      warmupImages: args.warmupImages ?? 256_000, lrDecayImages: args.lrDecayImages ?? 0, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
       emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
       bf16: args.bf16 ?? false,
     };

@@ -25,6 +25,7 @@ struct TrainOptions {
   int64_t batch_size = 256;
   train::AdamOptions adam{5e-4, 0.9, 0.999, 1e-8};
   double warmup_images = 256e3;      // linear learning-rate warm-up (EDM: lr_rampup_kimg)
+  double decay_images = 0;           // EDM2's inverse square-root decay after this many images; 0: none
   double ema_halflife_images = 500e3;
   double ema_rampup_ratio = 0.05;    // EDM: the half-life grows with the images seen, up to the above
   double p_mean = -1.2, p_std = 1.2;
@@ -60,6 +61,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       options_.adam.beta2 = NumberField(o, "beta2", options_.adam.beta2);
       options_.adam.eps = NumberField(o, "eps", options_.adam.eps);
       options_.warmup_images = NumberField(o, "warmupImages", options_.warmup_images);
+      options_.decay_images = NumberField(o, "lrDecayImages", options_.decay_images);
+      if (!(options_.decay_images >= 0)) ThrowValueError("lrDecayImages must be non-negative (0: no decay)");
       options_.ema_halflife_images = NumberField(o, "emaHalfLifeImages", options_.ema_halflife_images);
       options_.ema_rampup_ratio = NumberField(o, "emaRampupRatio", options_.ema_rampup_ratio);
       options_.p_mean = NumberField(o, "pMean", options_.p_mean);
@@ -106,7 +109,9 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     net_flat_->grad.zero_();
     loss.backward();
     images_seen_ += static_cast<double>(y.size(0));
-    const double lr = o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
+    double lr = o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
+    // EDM2: lr / sqrt(max(t / t_decay, 1)) — settles the weights the EMA averages.
+    if (o.decay_images > 0) lr /= std::sqrt(std::max(images_seen_ / o.decay_images, 1.0));
     {
       at::NoGradGuard no_grad;
       adam_->Step(lr);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One GPU-machine call that continues the shipped teacher (warm start from its EMA weights) for a
+# time budget and sends back what the CPU machine needs to measure it: the new EMA weights
+# (float16), 10 k samples per reference-table row (8-bit, xz), the log and the last grid.
+# Measure them here with: npx tsx examples/evaluate.ts --samples teacher-0.safetensors,...
+# Pack first with bash bench/pack-device.sh [--prebuilt]; then, on the GPU machine:
+#   source .device/prelude.sh >/dev/null 2>&1; MAXS=400 bash bench/teacher-continue.sh [train-teacher.ts options…]
+# MAXS: seconds of training. Without a carried prebuild it builds first (~50 s) and returns the
+# build as onestep.node for the next call's prebuilds/linux-x64/onestep-torch2.11-cu130.node.
+set -uo pipefail
+export PATH=/opt/node/bin:$PATH
+out=${OUT:-bench/out}; mkdir -p "$out"
+nvidia-smi --query-gpu=name --format=csv,noheader | head -1
+if ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
+  node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }
+  xz -1 -T0 -c build/Release/onestep.node > "$out/onestep.node.xz"
+fi
+node_modules/.bin/tsx examples/train-teacher.ts --device cuda --init models/fmnist32-teacher.safetensors --kimg 100000 \
+  --max-seconds "${MAXS:-400}" --out /tmp/teacher-run --report-every 100 --grid-every-kimg 100000 --checkpoint-every-kimg 100000 \
+  --export "$out/fmnist32-teacher.safetensors" "$@" 2>&1 | grep -v "^\s*$" | tail -4
+node_modules/.bin/tsx examples/evaluate.ts --device cuda --teacher "$out/fmnist32-teacher.safetensors" --dump /tmp/teacher-samples 2>&1 | tail -4
+for f in /tmp/teacher-samples/*.safetensors; do xz -6 -T0 -c "$f" > "$out/$(basename "$f").xz"; done
+( cd /tmp/teacher-run && tar czf "$out/teacher-run.tgz" log.jsonl $(ls grid-*.png | tail -1) )
+ls -la "$out"
