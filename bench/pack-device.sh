@@ -4,9 +4,11 @@
 # info: 24.2 → 21.9 MB compressed), no npm (the run calls node_modules/.bin directly), and no test
 # split (FID is measured here from sample dumps: examples/evaluate.ts --samples). With --prebuilt
 # and prebuilds/linux-x64/onestep-torch2.11-cu130.node present, node_modules keeps only what runs
-# (no cmake-js); carry "prebuilds" then. Prints what would travel.
+# (no cmake-js); carry "prebuilds/linux-x64/onestep-torch2.11-cu130.node" then. Prints what would
+# travel (the device tool counts a little more than this sum: leave a margin under 64 MiB).
 #   bash bench/pack-device.sh [--prebuilt]
-# Then: run with carry [".device"] (and "prebuilds"), command starting
+# Then: run with carry [".device"] (and that prebuild), command starting; on a warm machine that
+# had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
 #   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
 # The classifier and the test split stay here; if the tree is still too large, untrack
 # models/fmnist-classifier.safetensors for the call (git rm --cached + .git/info/exclude) and
@@ -23,9 +25,10 @@ fi
 cp "$cache/node.stripped.xz" .device/node.xz
 rm -f .device/npm.tar.xz .device/t10k-*
 if [ "${1:-}" = "--prebuilt" ]; then
-  tar -cf - node_modules/{tsx,esbuild,@esbuild/linux-x64,get-tsconfig,resolve-pkg-maps,yauzl,pend,cli-progress,string-width,strip-ansi,ansi-regex,emoji-regex,is-fullwidth-code-point,pngjs,node-gyp-build} \
-    node_modules/.bin/tsx 2>/dev/null | xz -6 -T0 > .device/node_modules.tar.xz
+  # What runs: tsx and its resolver (nested under tsx/ in some npm layouts), the runtime dependencies.
+  keep=$(ls -d node_modules/{tsx,esbuild,@esbuild/linux-x64,get-tsconfig,resolve-pkg-maps,yauzl,pend,cli-progress,string-width,strip-ansi,ansi-regex,emoji-regex,is-fullwidth-code-point,pngjs,node-gyp-build} 2>/dev/null || true)
+  tar -cf - $keep node_modules/.bin/tsx | xz -6 -T0 > .device/node_modules.tar.xz
 fi
-extra=$([ "${1:-}" = "--prebuilt" ] && ls prebuilds/linux-x64/*.node 2>/dev/null || true)
+extra=$([ "${1:-}" = "--prebuilt" ] && ls prebuilds/linux-x64/*cu*.node 2>/dev/null || true)
 total=$(du -cb $(git ls-files -co --exclude-standard) .device/* $extra | tail -1 | cut -f1)
 awk -v t="$total" 'BEGIN { printf "travels: %.1f MiB of 64%s\n", t / 1048576, (t > 64 * 1048576) ? " — too much: untrack models/fmnist-classifier.safetensors for the call (see above)" : "" }'

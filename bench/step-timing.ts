@@ -1,9 +1,14 @@
-/** Times a trainer's fused step as the step benchmarks report it: a warm-up call, then the median of `calls` calls of `iterations`. */
+/**
+ * Times a trainer's fused step as the step benchmarks report it: warm-up calls, then the median of
+ * `calls` calls of `iterations`. With cuDNN autotuning on, the warm-up is two calls per libuv
+ * worker thread: cuDNN keeps its algorithm choices per thread, and the calls land on any of them.
+ */
 import { cuda } from '../src/index.js';
 
 export async function timeSteps(step: (iterations: number) => Promise<unknown>, options: { calls: number; iterations: number; device: string }): Promise<{ ms: number; peak: string }> {
   const { calls, iterations: k, device } = options;
-  await step(k); // warm-up: allocator, cuDNN algorithm choice
+  const warmups = cuda.isAvailable() && cuda.cudnnBenchmark() ? 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 1;
+  for (let i = 0; i < warmups; i++) await step(k); // warm-up: allocator, cuDNN algorithm choice
   if (device === 'cuda') cuda.resetPeakMemory();
   const perStep: number[] = [];
   for (let i = 0; i < calls; i++) {

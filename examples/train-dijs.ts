@@ -24,6 +24,9 @@ const { values: args } = parseArgs({
     batch: { type: 'string' },
     'lr-g': { type: 'string', default: '5e-5' },
     'lr-d': { type: 'string', default: '2e-4' },
+    // EDM2's 1/√t decay of both learning rates after this many kimg (0: constant). 200 measured
+    // best so far: FID 8.14 instead of 8.95 at 1 M images (README, Results).
+    'lr-decay-kimg': { type: 'string', default: '200' },
     'sigma-init': { type: 'string', default: '2.5' },
     'ema-halflife-kimg': { type: 'string', default: '100' },
     'ratio-steps': { type: 'string', default: '1' },
@@ -51,6 +54,8 @@ const { values: args } = parseArgs({
 });
 const device = args.device as Device;
 const gpu = device.startsWith('cuda');
+// As EDM's training script: the shapes repeat, so cuDNN's autotuning pays (−12 % per DiJS step on an H100).
+if (gpu) cuda.setCudnnBenchmark(true);
 // A CPU run is a demonstration: a small batch and budget that finish in minutes.
 const kimg = Number(args.kimg ?? (gpu ? 1000 : 0.4));
 const batch = Number(args.batch ?? (gpu ? 256 : 16));
@@ -65,7 +70,7 @@ if (args.resume) {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
   trainer = new DiJSTrainer({
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
-    batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), sigmaInit: Number(args['sigma-init']),
+    batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), bf16: args.bf16,
   });
   teacher.dispose();

@@ -53,7 +53,9 @@ export const cuda = {
   /**
    * cuDNN autotuning, process-wide, as `torch.backends.cudnn.benchmark` (default off): the first
    * convolution of each shape tries cuDNN's algorithms and keeps the fastest. Worth it for
-   * training, whose shapes repeat; the first steps are slower.
+   * training, whose shapes repeat; the first steps are slower. cuDNN keeps its choices per thread,
+   * so the first call on each of libuv's worker threads (4 unless UV_THREADPOOL_SIZE says
+   * otherwise) pays for the search once.
    */
   setCudnnBenchmark(on: boolean): void {
     if (typeof on !== 'boolean') throw valueError('setCudnnBenchmark takes a boolean');

@@ -216,6 +216,23 @@ describe('the fused DiJS step', () => {
     }
   });
 
+  it('decays both learning rates as 1/√t after lrDecayImages (EDM2)', async () => {
+    // Two runs, the same draws; the third ratio update meets identical inputs and weights in both,
+    // so with Adam's β1 = 0 its step differs only by the learning rate: √(8 / 16) of the plain one.
+    const ratioStep = async (lrDecayImages: number) => {
+      manualSeed(7);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 7, lrDecayImages });
+      await trainer.step(2);
+      const before = (await weights(trainer.ratio)).get('head_out.weight')!;
+      await trainer.step(1);
+      const after = (await weights(trainer.ratio)).get('head_out.weight')!;
+      trainer.dispose();
+      return Math.hypot(...after.map((v, i) => v - before[i]!));
+    };
+    expect(await ratioStep(8) / await ratioStep(0)).toBeCloseTo(Math.SQRT1_2, 3);
+    await expectError(() => new DiJSTrainer({ teacher, data, lrDecayImages: -1 }), ErrorCode.InvalidArgValue, /lrDecayImages/);
+  });
+
   it('runs under bf16 autocast with statistics close to float32 ones', async () => {
     const losses: number[] = [];
     for (const bf16 of [false, true]) {
@@ -261,6 +278,15 @@ describe('the fused DiJS step', () => {
     trainer.dispose();
     expect(memory()).toEqual(baseline);
     await expectError(() => trainer.step(1), ErrorCode.InvalidArgType, /disposed/);
+  });
+
+  it('runs calls made together in the order they were made', async () => {
+    // libuv gives queued jobs to any free worker thread; the trainer must still take them in order.
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const results = await Promise.all(Array.from({ length: 6 }, () => trainer.step(1)));
+    expect(results.map((r) => r.imagesSeen)).toEqual([8, 16, 24, 32, 40, 48]);
+    trainer.dispose();
   });
 
   it('rejects bad settings clearly', async () => {

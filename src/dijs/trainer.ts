@@ -34,6 +34,9 @@ export interface DiJSOptions {
    *  keeps up with the generator gave FID 16 instead of 36 at 400 kimg; bench/NOTES.md). */
   lrG?: number;
   lrD?: number;
+  /** EDM2's inverse square-root decay of both learning rates after this many images:
+   *  lr·√(lrDecayImages / imagesSeen). 0 (default): constant. */
+  lrDecayImages?: number;
   /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
   beta1?: number;
   beta2?: number;
@@ -96,7 +99,7 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
-    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
+    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, bf16: o.bf16 ?? false,
@@ -134,7 +137,7 @@ export class DiJSTrainer {
     const o = this.options;
     this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
       this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
-        batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+        batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
         clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
         ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
         weightPower: o.weightPower, ratioSteps: o.ratioSteps, bf16: o.bf16,

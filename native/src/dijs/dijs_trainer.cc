@@ -6,6 +6,7 @@
 // its iterations (DiJSTrainer.run keeps two calls queued ahead of the one it reads).
 #include "../registry.h"
 #include "../tensor_handle.h"
+#include "../train/call_order.h"
 #include "../train/optim.h"
 #include "../train/state.h"
 #include "../worker.h"
@@ -38,6 +39,7 @@ struct DiJSOptions {
   double sigma_init = 2.5;
   Divergence divergence = Divergence::kJS;
   train::AdamOptions adam_g{5e-5, 0.0, 0.99, 1e-8}, adam_d{2e-4, 0.0, 0.99, 1e-8};
+  double lr_decay_images = 0;                 // EDM2's 1/√t decay of both learning rates after this; 0 = off
   double clip_g = 0, clip_d = 0;              // global gradient-norm limits; 0 = off
   double ema_halflife_images = 100e3;
   double ema_rampup_ratio = 0;                // > 0: half-life ≤ ratio × images seen (EDM's rule)
@@ -115,6 +117,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.adam_g.beta1 = p.adam_d.beta1 = NumberField(o, "beta1", 0.0);
     p.adam_g.beta2 = p.adam_d.beta2 = NumberField(o, "beta2", 0.99);
     p.adam_g.eps = p.adam_d.eps = NumberField(o, "eps", 1e-8);
+    p.lr_decay_images = NumberField(o, "lrDecayImages", 0);
     p.clip_g = NumberField(o, "clipG", 0);
     p.clip_d = NumberField(o, "clipD", 0);
     p.ema_halflife_images = NumberField(o, "emaHalfLifeImages", p.ema_halflife_images);
@@ -127,6 +130,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
     if (!(p.adam_g.lr >= 0 && p.adam_d.lr >= 0)) ThrowValueError("lrG and lrD must be non-negative");
     if (!(p.adam_g.beta1 >= 0 && p.adam_g.beta1 < 1 && p.adam_g.beta2 >= 0 && p.adam_g.beta2 < 1)) ThrowValueError("beta1 and beta2 must be in [0, 1)");
+    if (!(p.lr_decay_images >= 0)) ThrowValueError("lrDecayImages must be non-negative (0: no decay)");
     if (!(p.adam_g.eps > 0)) ThrowValueError("eps must be positive");
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
@@ -182,7 +186,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       torch::autograd::backward({loss_d}, {}, c10::nullopt, false, ratio_flat_->params);
       at::NoGradGuard no_grad;
       at::Tensor norm_d = train::ClipGradNorm(ratio_flat_->grad, o.clip_d);
-      adam_d_->Step(o.adam_d.lr);
+      adam_d_->Step(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images));
       if (last) {
         stats_d = at::stack({loss_d.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
                              d_real.detach().mean(), d_fake.detach().mean(), norm_d});
@@ -198,7 +202,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     torch::autograd::backward({loss_g}, {}, c10::nullopt, false, gen_flat_->params);
     at::NoGradGuard no_grad;
     at::Tensor norm_g = train::ClipGradNorm(gen_flat_->grad, o.clip_g);
-    adam_g_->Step(o.adam_g.lr);
+    adam_g_->Step(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images));
     images_seen_ += static_cast<double>(b);
     double halflife = o.ema_halflife_images;
     if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
@@ -238,11 +242,12 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       if (k < 1 || k > 100000) ThrowValueError("iterations must be between 1 and 100000");
       struct Out { std::vector<double> stats; double images = 0; int64_t k = 0; };
       return TorchJob<Out>::Start(info.Env(), "onestep.dijsStep",
-          [this, k] {
+          [this, k, ticket = call_order_.Take()] {
             PendingStats pending;
             double images = 0;
             {
-              std::lock_guard<std::mutex> lock(mutex_);  // one call's iterations at a time
+              train::CallOrder::Turn turn(call_order_, ticket);  // calls run in the order they were made
+              std::lock_guard<std::mutex> lock(mutex_);          // … and not beside state() or dispose()
               if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
               at::AutoGradMode grad(true);
               at::Tensor total;
@@ -320,6 +325,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
   std::mutex mutex_;
+  train::CallOrder call_order_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../worker.h"
+#include "../train/call_order.h"
 #include "../train/optim.h"
 #include "../train/state.h"
 #include "songunet.h"
@@ -109,9 +110,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     net_flat_->grad.zero_();
     loss.backward();
     images_seen_ += static_cast<double>(y.size(0));
-    double lr = o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0);
-    // EDM2: lr / sqrt(max(t / t_decay, 1)) — settles the weights the EMA averages.
-    if (o.decay_images > 0) lr /= std::sqrt(std::max(images_seen_ / o.decay_images, 1.0));
+    // Warm-up, then EDM2's decay (settles the weights the EMA averages).
+    const double lr = train::DecayedLr(o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0), images_seen_, o.decay_images);
     {
       at::NoGradGuard no_grad;
       adam_->Step(lr);
@@ -131,8 +131,9 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       if (k < 1 || k > 100000) ThrowValueError("iterations must be between 1 and 100000");
       struct Out { double loss, images, lr; };
       return TorchJob<Out>::Start(info.Env(), "onestep.teacherStep",
-          [this, k] {
-            std::lock_guard<std::mutex> lock(mutex_);  // one step at a time, even if called concurrently
+          [this, k, ticket = call_order_.Take()] {
+            train::CallOrder::Turn turn(call_order_, ticket);  // calls run in the order they were made
+            std::lock_guard<std::mutex> lock(mutex_);
             at::AutoGradMode grad(true);
             at::Tensor total;
             for (int64_t i = 0; i < k; ++i) {
@@ -200,6 +201,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   std::unique_ptr<Adam> adam_;
   double images_seen_ = 0, last_lr_ = 0;
   std::mutex mutex_;
+  train::CallOrder call_order_;
 };
 
 }  // namespace

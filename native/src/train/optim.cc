@@ -47,6 +47,10 @@ at::Tensor ClipGradNorm(at::Tensor& grad, double max_norm) {
   return norm;
 }
 
+double DecayedLr(double lr, double images, double decay_images) {
+  return decay_images > 0 ? lr / std::sqrt(std::max(images / decay_images, 1.0)) : lr;
+}
+
 void UpdateEma(FlatParameters& ema, const FlatParameters& net, double batch, double halflife_images) {
   const double beta = std::pow(0.5, batch / std::max(halflife_images, 1e-8));
   ema.data.lerp_(net.data, 1 - beta);

@@ -36,6 +36,10 @@ struct Adam {
 at::Tensor ClipGradNorm(at::Tensor& grad, double max_norm);
 
 // ema ← β·ema + (1 − β)·net with β = 0.5^(batch / half-life), one kernel.
+// EDM2's inverse square-root decay: lr until `decay_images`, then lr·√(decay_images / images).
+// decay_images ≤ 0: constant.
+double DecayedLr(double lr, double images, double decay_images);
+
 void UpdateEma(FlatParameters& ema, const FlatParameters& net, double batch, double halflife_images);
 
 // bf16 autocast for a scope on one device type (autocast state is per thread: set on the
