@@ -30,6 +30,8 @@ export const ErrorCode = {
   DatasetCorrupt: 'ERR_DATASET_CORRUPT',
   /** A file could not be opened or read. */
   Io: 'ERR_IO',
+  /** Distributed training: rendezvous failed or timed out, a peer process failed, or this build has no collective backend. */
+  Distributed: 'ERR_DISTRIBUTED',
   /** An unexpected native failure. */
   Native: 'ERR_NATIVE',
 } as const;

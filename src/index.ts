@@ -47,3 +47,5 @@ export type { CurveChart, CurveSeries } from './image/curves.js';
 export { trainSession, writeCurves } from './dijs/session.js';
 export type { SessionOptions, SessionResult } from './dijs/session.js';
 export { saveSamples, loadSamples } from './image/samples.js';
+export { ProcessGroup, type Backend, type ProcessGroupOptions } from './distributed/process-group.js';
+export { launch, type LaunchOptions, type RankExit } from './distributed/launch.js';

@@ -15,6 +15,11 @@ export interface NativeHandle {
   describe(): [number[], DType, string];
 }
 
+export interface NativeProcessGroup {
+  allReduce(t: NativeHandle): Promise<void>;
+  dispose(): void;
+}
+
 export interface BuildInfo {
   /** libtorch version the addon was compiled against, e.g. '2.11.0'. */
   torchVersion: string;
@@ -39,6 +44,9 @@ export interface NativeBinding {
   divergenceLoss(divergence: string, logits: NativeHandle): NativeHandle;
   cudaSetTF32(matmul: boolean, cudnn: boolean): void;
   cudaGetTF32(): { matmul: boolean; cudnn: boolean };
+  ProcessGroupHandle: Function;
+  processGroupInit(options: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<NativeProcessGroup>;
+  processGroupBackends(): string;
   cudaSetCudnnBenchmark(on: boolean): void;
   cudaGetCudnnBenchmark(): boolean;
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;

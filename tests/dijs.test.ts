@@ -280,6 +280,17 @@ describe('the fused DiJS step', () => {
     await expectError(() => trainer.step(1), ErrorCode.InvalidArgType, /disposed/);
   });
 
+  it('run() stops when stopWhen says so, after the calls already queued', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    let queued = 0;
+    const seen: number[] = [];
+    for await (const stats of trainer.run({ images: 8000, iterationsPerCall: 1, stopWhen: () => ++queued >= 2 })) seen.push(stats.imagesSeen);
+    // The 2nd call carries the vote; the 3rd was queued when the 1st came back; nothing after.
+    expect(seen).toEqual([8, 16, 24]);
+    trainer.dispose();
+  });
+
   it('runs calls made together in the order they were made', async () => {
     // libuv gives queued jobs to any free worker thread; the trainer must still take them in order.
     manualSeed(0);

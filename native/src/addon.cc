@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterRatio(env, exports);
   onestep::RegisterSampling(env, exports);
   onestep::RegisterDiJSTrainer(env, exports);
+  onestep::RegisterProcessGroup(env, exports);
   return exports;
 }
 

@@ -17,6 +17,7 @@ inline constexpr const char* kCudaUnavailable = "ERR_CUDA_UNAVAILABLE";
 inline constexpr const char* kNative = "ERR_NATIVE";
 inline constexpr const char* kCheckpointCorrupt = "ERR_CHECKPOINT_CORRUPT";
 inline constexpr const char* kIo = "ERR_IO";
+inline constexpr const char* kDistributed = "ERR_DISTRIBUTED";
 }  // namespace code
 
 // An error the caller caused; `type_error` makes it a JS TypeError.

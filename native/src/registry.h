@@ -14,4 +14,5 @@ void RegisterEval(Napi::Env env, Napi::Object exports);
 void RegisterRatio(Napi::Env env, Napi::Object exports);
 void RegisterSampling(Napi::Env env, Napi::Object exports);
 void RegisterDiJSTrainer(Napi::Env env, Napi::Object exports);
+void RegisterProcessGroup(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

@@ -12,6 +12,7 @@ packages=(
   python3-torch           # real PyTorch, for test fixtures written by torch itself
   libopenblas0-pthread    # fast BLAS: Debian's libtorch otherwise uses the reference BLAS (~10x slower)
   dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
+  libgloo-dev             # gloo headers: libtorch's c10d Gloo backend (multi-process training on CPUs)
   cmake ninja-build g++ make ccache python3
 )
 echo "onestep setup: apt-get install ${packages[*]}"

@@ -52,13 +52,16 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   const name = options.name ?? `dijs-${trainer.options.divergence}`;
   const gridEvery = options.gridEvery ?? 0, evalEvery = options.evalEvery ?? 0, checkpointEvery = options.checkpointEvery ?? 0;
   const evalSamples = options.evalSamples ?? 10_000;
-  mkdirSync(out, { recursive: true });
+  // In a process group, rank 0 reports and writes; the others only train.
+  const lead = (trainer.processGroup?.rank ?? 0) === 0;
+  if (lead) mkdirSync(out, { recursive: true });
   const logPath = join(out, 'log.jsonl');
-  const log = (record: object) => appendFileSync(logPath, `${JSON.stringify({ name, time: new Date().toISOString(), ...record })}\n`);
+  const log = (record: object) => lead && appendFileSync(logPath, `${JSON.stringify({ name, time: new Date().toISOString(), ...record })}\n`);
 
   let yardstick: { classifier: Classifier; reference: ImageSet } | undefined;
   const evaluations: (Evaluation & { kimg: number })[] = [];
   const measure = async (): Promise<void> => {
+    if (!lead) return;
     await trainer.settled();
     yardstick ??= { classifier: await Classifier.load(undefined, { device: trainer.generator.device }), reference: await FashionMNIST.load({ split: 'test', device: trainer.generator.device }) };
     let seed = 1_000_000;
@@ -69,23 +72,25 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n });
   };
   const grid = async (): Promise<void> => {
+    if (!lead) return;
     await trainer.settled();
     const samples = await trainer.generator.sample({ n: 100, seed: 0 });
     await saveImageGrid(samples, join(out, `grid-${String(Math.round(trainer.imagesSeen / 1000)).padStart(6, '0')}.png`), { columns: 10 });
     samples.dispose();
   };
 
-  const bar = options.progress === false ? undefined : new cliProgress.SingleBar({
+  const bar = options.progress === false || !lead ? undefined : new cliProgress.SingleBar({
     format: `${name} |{bar}| {kimg}/{total} kimg | {rate} img/s | D {lossD} G {lossG} | acc {acc} | ETA {eta_formatted}`, hideCursor: true,
   }, cliProgress.Presets.shades_classic);
   bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-' });
   const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
   let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
   const started = performance.now(), startImages = trainer.imagesSeen;
-  let last: DiJSStats | undefined;
+  let last: DiJSStats | undefined, stopped: DiJSStats | undefined;
   // img/s over a window of at least 2 s: calls finish in bursts when calls are queued ahead.
   let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
-  for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall })) {
+  const overTime = () => options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds;
+  for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall, stopWhen: overTime })) {
     const now = performance.now();
     if (now - windowStart >= 2000 || rate === 0) {
       rate = (stats.imagesSeen - windowImages) / ((now - windowStart) / 1000);
@@ -101,22 +106,23 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
     if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
     await options.onStats?.(stats);
-    if (options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds) {
-      log({ kimg: stats.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });
-      break;
-    }
+    if (stats.stopVote > 0) stopped = stats;
   }
+  // A time budget ends the run at the same call on every process of a group (run's stopWhen).
+  if (stopped) log({ kimg: trainer.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });
   await trainer.settled();
   bar?.stop();
   const seconds = (performance.now() - started) / 1000;
   await trainer.save(join(out, 'checkpoint.safetensors'));
   // The EMA generator and the ratio network on their own, for examples/sample.ts (verifier too).
-  await trainer.generator.save(join(out, 'generator.safetensors'));
-  await trainer.ratio.save(join(out, 'ratio.safetensors'));
+  if (lead) {
+    await trainer.generator.save(join(out, 'generator.safetensors'));
+    await trainer.ratio.save(join(out, 'ratio.safetensors'));
+  }
   await grid();
   if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
   yardstick?.reference.dispose();
-  writeCurves(logPath, out);
+  if (lead) writeCurves(logPath, out);
   if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations };
 }

@@ -11,6 +11,7 @@ import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
 import { fillModule } from '../checkpoint/load-into.js';
+import { ProcessGroup } from '../distributed/process-group.js';
 import type { EDMConfig } from '../edm/config.js';
 import { EDMNetwork } from '../edm/network.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
@@ -67,6 +68,12 @@ export interface DiJSTrainerArgs extends DiJSOptions {
   /** Seeds the random initialisations (the data order and noise follow manualSeed). */
   seed?: number;
   device?: Device;
+  /**
+   * Data-parallel training: this process trains on its share of a global batch of
+   * batchSize × group size; gradients and statistics are averaged over the group (one all-reduce
+   * per update). Every process must use the same options and seeds. `save` writes from rank 0.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export interface DiJSStats {
@@ -85,10 +92,12 @@ export interface DiJSStats {
   imagesSeen: number;
   /** Iterations averaged in these figures. */
   iterations: number;
+  /** The share of the group's processes that asked to stop after this call (run's stopWhen). */
+  stopVote: number;
 }
 
 interface NativeTrainer {
-  step(iterations: number): Promise<DiJSStats>;
+  step(iterations: number, stopVote?: number): Promise<DiJSStats>;
   state(): { tensors: [string, NativeHandle][]; imagesSeen: number; stepsG: number; stepsD: number; position: number };
   restore(tensors: [string, NativeHandle][], imagesSeen: number, stepsG: number, stepsD: number, position: number): void;
   dispose(): void;
@@ -116,6 +125,7 @@ export class DiJSTrainer {
   readonly onlineGenerator: OneStepGenerator;
   readonly ratio: RatioNetwork;
   readonly options: Readonly<Required<DiJSOptions>>;
+  readonly processGroup: ProcessGroup | undefined;
   readonly #native: NativeTrainer;
   #imagesSeen = 0;
   #inFlight: Promise<unknown> = Promise.resolve();
@@ -128,7 +138,9 @@ export class DiJSTrainer {
     const canonical = (d: string) => (d === 'cuda' ? 'cuda:0' : d);
     if (canonical(args.data.images.device) !== canonical(device)) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
     if (args.teacher.config.labelDim > 0 && args.data.labeled === false) throw typeError('the teacher is class-conditional but the data set has no labels');
+    if (args.processGroup !== undefined && !(args.processGroup instanceof ProcessGroup)) throw typeError('processGroup must come from ProcessGroup.init()');
     this.options = Object.freeze(resolveOptions(args));
+    this.processGroup = args.processGroup;
     this.onlineGenerator = OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device });
     this.generator = OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device });
     this.ratio = RatioNetwork.fromTeacher(args.teacher, { head: args.ratioHead, seed: args.seed, device });
@@ -140,7 +152,7 @@ export class DiJSTrainer {
         batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
         clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
         ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
-        weightPower: o.weightPower, ratioSteps: o.ratioSteps, bf16: o.bf16,
+        weightPower: o.weightPower, ratioSteps: o.ratioSteps, bf16: o.bf16, processGroup: args.processGroup?.nativeHandle ?? null,
       });
   }
 
@@ -148,10 +160,10 @@ export class DiJSTrainer {
     return this.#imagesSeen;
   }
 
-  #call(iterations: number): Promise<DiJSStats> {
+  #call(iterations: number, stopVote = 0): Promise<DiJSStats> {
     if (this.#disposed) throw typeError('this DiJSTrainer was disposed');
     if (!Number.isInteger(iterations) || iterations < 1) throw typeError(`iterations must be a positive integer, not ${iterations}`);
-    const call = this.#native.step(iterations).then((stats) => {
+    const call = this.#native.step(iterations, stopVote).then((stats) => {
       this.#imagesSeen = Math.max(this.#imagesSeen, stats.imagesSeen);
       return stats;
     });
@@ -173,39 +185,49 @@ export class DiJSTrainer {
    * Trains until `images` images have been seen, yielding the statistics of every call of
    * `iterationsPerCall` iterations. While a call's statistics are read, the next two are queued
    * (one running, one waiting for the trainer), so the device never idles between calls.
+   * `stopWhen` is asked as each call is queued (a time budget, say); once it says so — in a
+   * process group, once any process says so — the calls already queued finish and the run ends,
+   * at the same call on every process.
    */
-  async *run(options: { images: number; iterationsPerCall?: number }): AsyncGenerator<DiJSStats> {
+  async *run(options: { images: number; iterationsPerCall?: number; stopWhen?: () => boolean }): AsyncGenerator<DiJSStats> {
     const target = options?.images;
     if (!(target > 0)) throw typeError('run needs { images }: how many images to train on in total');
     const k = options.iterationsPerCall ?? 10;
     if (!Number.isInteger(k) || k < 1) throw typeError('iterationsPerCall must be a positive integer');
-    const calls = Math.max(0, Math.ceil((target - this.#imagesSeen) / (k * this.options.batchSize)));
-    let issued = 0;
+    const perCall = k * this.options.batchSize * (this.processGroup?.worldSize ?? 1);
+    const calls = Math.max(0, Math.ceil((target - this.#imagesSeen) / perCall));
+    let issued = 0, stopping = false;
     const pending: Promise<DiJSStats>[] = [];
     const queue = () => {
-      while (pending.length < 2 && issued < calls) {
-        pending.push(this.#call(k));
+      while (!stopping && pending.length < 2 && issued < calls) {
+        pending.push(this.#call(k, options.stopWhen?.() ? 1 : 0));
         issued++;
       }
     };
     queue();
     while (pending.length) {
       const stats = await pending.shift()!;
+      if (stats.stopVote > 0) stopping = true;
       queue();
       yield stats;
     }
   }
 
-  /** Writes a resumable checkpoint atomically; waits for running calls first. */
+  /** Writes a resumable checkpoint atomically; waits for running calls first. In a process group only rank 0 writes. */
   async save(path: string): Promise<void> {
     await this.settled();
+    if (this.processGroup && this.processGroup.rank !== 0) return;
     const state = this.#native.state();
     const meta = { format: FORMAT, config: this.onlineGenerator.config, options: this.options, ratioHead: this.ratio.head, ...state, tensors: undefined };
     await saveTrainingCheckpoint(path, { generator: this.onlineGenerator.net, ema: this.generator.net, ratio: this.ratio, trainer: state.tensors }, meta);
   }
 
-  /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
-  static async resume(path: string, data: ImageSet, options: { device?: Device } = {}): Promise<DiJSTrainer> {
+  /**
+   * Continues a run from a checkpoint written by `save`, exactly where it stopped — also in a
+   * process group of another size: every process draws the whole global batch's random numbers,
+   * so pass `batchSize` = the saved global batch / the new group size to continue the same run.
+   */
+  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number } = {}): Promise<DiJSTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
     const device = options.device ?? data.images.device;
     const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'DiJS training', device);
@@ -213,7 +235,10 @@ export class DiJSTrainer {
       const { meta } = ckpt;
       // A stand-in teacher with the right shapes; every weight is then overwritten from the file.
       const shell = EDMNetwork.create(meta.config, { device });
-      const trainer = new DiJSTrainer({ ...meta.options, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random' });
+      const trainer = new DiJSTrainer({
+        ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
+        processGroup: options.processGroup,
+      });
       shell.dispose();
       fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
       fillModule(trainer.generator.net, ckpt.part('ema'));
