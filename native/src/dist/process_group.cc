@@ -1,0 +1,221 @@
+// ProcessGroup: libtorch's c10d process groups for JavaScript. Rendezvous through c10d's TCPStore
+// (rank 0 serves it at MASTER_ADDR:MASTER_PORT), then Gloo (CPU tensors) or NCCL (CUDA tensors).
+// Built only where their headers are found (CMakeLists.txt): Debian's libtorch needs libgloo-dev;
+// elsewhere init() says what is missing.
+#include "../registry.h"
+#include "../convert.h"
+#include "../tensor_handle.h"
+#include "../worker.h"
+#include "collective.h"
+
+#ifdef ONESTEP_WITH_GLOO
+#define USE_C10D_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef ONESTEP_WITH_NCCL
+#define USE_C10D_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#if defined(ONESTEP_WITH_GLOO) || defined(ONESTEP_WITH_NCCL)
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+#include <chrono>
+
+namespace onestep {
+namespace dist {
+namespace {
+
+struct GroupOptions {
+  std::string backend;  // "gloo" | "nccl"
+  int rank = 0, size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::chrono::milliseconds timeout{300000};
+};
+
+#if defined(ONESTEP_WITH_GLOO) || defined(ONESTEP_WITH_NCCL)
+// libtorch 2 split the process group into a front and per-device "backends"; 1.13 had one class.
+#if TORCH_VERSION_MAJOR >= 2
+using Backend = c10d::Backend;
+#else
+using Backend = c10d::ProcessGroup;
+#endif
+
+class C10dCollective final : public Collective {
+ public:
+  C10dCollective(const GroupOptions& o) : rank_(o.rank), size_(o.size) {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(o.master_port);
+    store_options.isServer = o.rank == 0;
+    store_options.numWorkers = o.size;
+    store_options.waitWorkers = true;
+    store_options.timeout = o.timeout;
+    store_ = c10::make_intrusive<c10d::TCPStore>(o.master_addr, store_options);
+    if (o.backend == "gloo") {
+#ifdef ONESTEP_WITH_GLOO
+      auto options = c10d::ProcessGroupGloo::Options::create(o.timeout);
+      // Loopback rendezvous (one machine): bind Gloo there too, whatever the hostname resolves to.
+      const bool local = o.master_addr == "127.0.0.1" || o.master_addr == "localhost";
+      const char* iface = std::getenv("GLOO_SOCKET_IFNAME");
+      options->devices.push_back(iface ? c10d::ProcessGroupGloo::createDeviceForInterface(iface)
+                                 : local ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                         : c10d::ProcessGroupGloo::createDefaultDevice());
+      group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, o.rank, o.size, options);
+#endif
+    } else {
+#ifdef ONESTEP_WITH_NCCL
+      group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, o.rank, o.size);
+#endif
+    }
+    if (!group_) throw UserError(code::kDistributed, "this build of onestep has no '" + o.backend + "' backend");
+  }
+  int Rank() const override { return rank_; }
+  int Size() const override { return size_; }
+  void AllReduceSum(at::Tensor& t) override {
+    std::vector<at::Tensor> tensors{t};
+    group_->allreduce(tensors)->wait();
+  }
+
+ private:
+  int rank_, size_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<Backend> group_;
+};
+#endif
+
+bool HasBackend(const std::string& backend) {
+#ifdef ONESTEP_WITH_GLOO
+  if (backend == "gloo") return true;
+#endif
+#ifdef ONESTEP_WITH_NCCL
+  if (backend == "nccl") return true;
+#endif
+  return false;
+}
+
+std::string Backends() {
+  std::string out;
+#ifdef ONESTEP_WITH_GLOO
+  out += "gloo";
+#endif
+#ifdef ONESTEP_WITH_NCCL
+  out += out.empty() ? "nccl" : ", nccl";
+#endif
+  return out.empty() ? "none" : out;
+}
+
+class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
+ public:
+  static Napi::FunctionReference* constructor;
+
+  static void Register(Napi::Env env, Napi::Object exports) {
+    Napi::Function ctor = DefineClass(env, "ProcessGroupHandle", {
+        InstanceMethod<&ProcessGroupHandle::AllReduce>("allReduce"),
+        InstanceMethod<&ProcessGroupHandle::Dispose>("dispose"),
+    });
+    constructor = new Napi::FunctionReference(Napi::Persistent(ctor));
+    exports.Set("ProcessGroupHandle", ctor);
+    exports.Set("processGroupInit", Napi::Function::New(env, Init, "processGroupInit"));
+    exports.Set("processGroupBackends", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+      return Napi::String::New(info.Env(), Backends());
+    }));
+  }
+
+  // Built by Init only: new ProcessGroupHandle(External<shared_ptr<Collective>>).
+  explicit ProcessGroupHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProcessGroupHandle>(info) {
+    Guard(info.Env(), [&] {
+      if (!info[0].IsExternal()) ThrowTypeError("use processGroupInit");
+      group_ = *info[0].As<Napi::External<std::shared_ptr<Collective>>>().Data();
+      return 0;
+    });
+  }
+
+  std::shared_ptr<Collective> group() const { return group_; }
+
+ private:
+  // processGroupInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs }) → Promise<handle>.
+  // The rendezvous blocks until every rank has arrived, so it runs on a worker thread.
+  static Napi::Value Init(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      if (!info[0].IsObject()) ThrowTypeError("processGroupInit takes an options object");
+      Napi::Object o = info[0].As<Napi::Object>();
+      GroupOptions options;
+      options.backend = o.Get("backend").As<Napi::String>().Utf8Value();
+      options.rank = o.Get("rank").As<Napi::Number>().Int32Value();
+      options.size = o.Get("worldSize").As<Napi::Number>().Int32Value();
+      options.master_addr = o.Get("masterAddr").As<Napi::String>().Utf8Value();
+      options.master_port = o.Get("masterPort").As<Napi::Number>().Int32Value();
+      options.timeout = std::chrono::milliseconds(o.Get("timeoutMs").As<Napi::Number>().Int64Value());
+      if (!HasBackend(options.backend))
+        throw UserError(code::kDistributed, "this build of onestep has no '" + options.backend + "' backend (built with: " + Backends() +
+                                                "); on Debian, install libgloo-dev and rebuild (npm run build:native)");
+      using Result = std::shared_ptr<Collective>;
+      return TorchJob<Result>::Start(info.Env(), "onestep.processGroupInit",
+          [options]() -> Result {
+#if defined(ONESTEP_WITH_GLOO) || defined(ONESTEP_WITH_NCCL)
+            try {
+              return std::make_shared<C10dCollective>(options);
+            } catch (const UserError&) {
+              throw;
+            } catch (const std::exception& e) {
+              throw UserError(code::kDistributed, "rank " + std::to_string(options.rank) + " of " + std::to_string(options.size) +
+                                                      " could not join the group at " + options.master_addr + ":" +
+                                                      std::to_string(options.master_port) + ": " + e.what());
+            }
+#else
+            return nullptr;
+#endif
+          },
+          [](Napi::Env env, Result& group) -> Napi::Value {
+            return constructor->New({Napi::External<Result>::New(env, &group)});
+          });
+    });
+  }
+
+  // allReduce(tensor) → Promise<void>: sums the tensor over the group, in place.
+  Napi::Value AllReduce(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      if (!group_) throw UserError(code::kDisposed, "this process group was disposed");
+      at::Tensor t = TensorHandle::TensorOf(info[0], "tensor");
+      auto group = group_;
+      return TorchJob<int>::Start(info.Env(), "onestep.allReduce",
+          [group, t]() mutable {
+            try {
+              group->AllReduceSum(t);
+            } catch (const std::exception& e) {
+              throw UserError(code::kDistributed, std::string("allReduce failed (a peer process may have stopped): ") + e.what());
+            }
+            return 0;
+          },
+          [](Napi::Env env, int&) -> Napi::Value { return env.Undefined(); });
+    });
+  }
+
+  // Trainers that use the group keep it alive until they are disposed too.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    group_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<Collective> group_;
+};
+
+Napi::FunctionReference* ProcessGroupHandle::constructor = nullptr;
+
+}  // namespace
+
+std::shared_ptr<Collective> CollectiveOf(const Napi::Value& value) {
+  if (IsNullish(value)) return nullptr;
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(ProcessGroupHandle::constructor->Value()))
+    ThrowTypeError("processGroup must come from ProcessGroup.init()");
+  auto group = Napi::ObjectWrap<ProcessGroupHandle>::Unwrap(value.As<Napi::Object>())->group();
+  if (!group) throw UserError(code::kDisposed, "this process group was disposed");
+  return group;
+}
+
+}  // namespace dist
+
+void RegisterProcessGroup(Napi::Env env, Napi::Object exports) { dist::ProcessGroupHandle::Register(env, exports); }
+
+}  // namespace onestep
