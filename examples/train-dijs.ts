@@ -5,6 +5,7 @@
  *   npx tsx examples/train-dijs.ts --device cuda --kimg 1000 --out runs/dijs          # a full run on a GPU
  *   npx tsx examples/train-dijs.ts --device cpu --out runs/dijs-cpu                   # a short CPU run (minutes)
  *   npx tsx examples/train-dijs.ts --resume runs/dijs/checkpoint.safetensors --kimg 2000
+ *   npx onestep launch --nproc 2 examples/train-dijs.ts --device cuda --kimg 2000   # data parallel, 256 per GPU
  *
  * Writes to --out: log.jsonl, grid-<kimg>.png (EMA generator, one column per class),
  * checkpoint.safetensors (atomic, resumable), losses.svg, fid.svg, and with --export the EMA
@@ -12,7 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { cuda, DiJSTrainer, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence } from '../src/index.js';
+import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence } from '../src/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -52,7 +53,12 @@ const { values: args } = parseArgs({
     bf16: { type: 'boolean', default: false },
   },
 });
-const device = args.device as Device;
+// Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
+// --batch is per process, rank 0 reports and writes.
+const processGroup = Number(process.env.WORLD_SIZE ?? 1) > 1
+  ? await ProcessGroup.init({ backend: args.device!.startsWith('cuda') ? 'nccl' : 'gloo' }) : undefined;
+const lead = (processGroup?.rank ?? 0) === 0;
+const device = (processGroup?.backend === 'nccl' ? `cuda:${processGroup.localRank}` : args.device) as Device;
 const gpu = device.startsWith('cuda');
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays (−12 % per DiJS step on an H100).
 if (gpu) cuda.setCudnnBenchmark(true);
@@ -65,17 +71,17 @@ manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 let trainer: DiJSTrainer;
 if (args.resume) {
-  trainer = await DiJSTrainer.resume(args.resume, data);
+  trainer = await DiJSTrainer.resume(args.resume, data, { processGroup, batchSize: args.batch ? Number(args.batch) : undefined });
 } else {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
   trainer = new DiJSTrainer({
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), bf16: args.bf16,
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), bf16: args.bf16, processGroup,
   });
   teacher.dispose();
 }
-console.log(`DiJS (${trainer.options.divergence}) on ${device}: generator ${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters ` +
+if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? `${processGroup.worldSize} processes (${processGroup.backend}), ` : ''}${device}: generator ${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters ` +
   `(${args.resume ? `resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : `${args.init} init`}), ratio network ${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M, ` +
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}`);
 
@@ -84,6 +90,7 @@ const dumpEvery = Number(args['dump-every-kimg']) * 1000;
 let nextDump = trainer.imagesSeen + dumpEvery;
 const tag = () => `${trainer.options.divergence}-${args.init}-${(trainer.imagesSeen / 1000).toFixed(0)}kimg`;
 async function dumpSamples(file: string): Promise<void> {
+  if (!lead) return;
   const images = await trainer.generator.sample({ n: dump, seed: 1_000_000 }); // classes balanced by default
   await saveSamples(images, join(args.out!, file), { name: `DiJS ${tag()}, 1 step`, kimg: String(trainer.imagesSeen / 1000) });
   images.dispose();
@@ -96,6 +103,7 @@ const result = await trainSession(trainer, {
   checkpointEvery: Number(args['checkpoint-every-kimg']) * 1000,
   iterationsPerCall: gpu ? 10 : 1,
   maxSeconds: args['max-seconds'] ? Number(args['max-seconds']) : undefined,
+  progress: lead,
   onStats: async (stats) => {
     if (dumpEvery > 0 && stats.imagesSeen >= nextDump) {
       nextDump += dumpEvery;
@@ -104,36 +112,39 @@ const result = await trainSession(trainer, {
     }
   },
 });
-console.log(`done: ${(result.imagesSeen / 1000).toFixed(1)} kimg, ${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(0)} img/s`);
-const final = result.evaluations.at(-1);
-if (final) {
-  console.log(`one-step FID ${final.fid.toFixed(2)} (${final.n} samples), precision ${final.precision.toFixed(3)}, recall ${final.recall.toFixed(3)}; ` +
-    `class histogram ${final.histogram.map((h) => (100 * h).toFixed(1)).join(' ')} %`);
-}
-
-const verifier = Number(args.verifier);
-// One or more noise levels for the verifier, e.g. 0.05,0.2,1.
-const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
-const sigmaVerify = sigmaVerifies[0]!;
-// Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
-const verified = (seed: number, sigma = sigmaVerify) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma });
-if (verifier > 1 && !args['no-eval']) {
-  const v = await evaluate(verified(2_000_000), { n: evalN });
-  console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
-}
-if (dump > 0) {
-  await dumpSamples('samples.safetensors');
-  for (const sigma of verifier > 1 ? sigmaVerifies : []) {
-    const v = await verified(2_000_000, sigma)(dump);
-    await saveSamples(v, join(args.out!, `samples-verifier${verifier}-sigma${sigma}.safetensors`), { name: `DiJS ${tag()}, 1 step, verifier k = ${verifier} (σ ${sigma})` });
-    v.dispose();
+if (lead) {
+  console.log(`done: ${(result.imagesSeen / 1000).toFixed(1)} kimg, ${result.seconds.toFixed(0)} s, ${result.imagesPerSecond.toFixed(0)} img/s`);
+  const final = result.evaluations.at(-1);
+  if (final) {
+    console.log(`one-step FID ${final.fid.toFixed(2)} (${final.n} samples), precision ${final.precision.toFixed(3)}, recall ${final.recall.toFixed(3)}; ` +
+      `class histogram ${final.histogram.map((h) => (100 * h).toFixed(1)).join(' ')} %`);
   }
-  console.log(`wrote ${dump} samples to ${args.out}`);
+
+  const verifier = Number(args.verifier);
+  // One or more noise levels for the verifier, e.g. 0.05,0.2,1.
+  const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
+  const sigmaVerify = sigmaVerifies[0]!;
+  // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
+  const verified = (seed: number, sigma = sigmaVerify) => (n: number) => trainer.generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma });
+  if (verifier > 1 && !args['no-eval']) {
+    const v = await evaluate(verified(2_000_000), { n: evalN });
+    console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}: FID ${v.fid.toFixed(2)}, precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
+  }
+  if (dump > 0) {
+    await dumpSamples('samples.safetensors');
+    for (const sigma of verifier > 1 ? sigmaVerifies : []) {
+      const v = await verified(2_000_000, sigma)(dump);
+      await saveSamples(v, join(args.out!, `samples-verifier${verifier}-sigma${sigma}.safetensors`), { name: `DiJS ${tag()}, 1 step, verifier k = ${verifier} (σ ${sigma})` });
+      v.dispose();
+    }
+    console.log(`wrote ${dump} samples to ${args.out}`);
+  }
+  if (args.export) {
+    await trainer.generator.save(args.export, { dtype: 'float16' });
+    console.log(`exported the EMA generator (float16) to ${args.export}`);
+  }
+  console.log(`log, grids, curves and checkpoint in ${args.out}`);
 }
-if (args.export) {
-  await trainer.generator.save(args.export, { dtype: 'float16' });
-  console.log(`exported the EMA generator (float16) to ${args.export}`);
-}
-console.log(`log, grids, curves and checkpoint in ${args.out}`);
 trainer.dispose();
 data.dispose();
+processGroup?.dispose();
