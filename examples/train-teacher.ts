@@ -5,6 +5,7 @@
  *   npx tsx examples/train-teacher.ts --resume runs/teacher/checkpoint.safetensors --kimg 2800
  *   npx tsx examples/train-teacher.ts --init models/fmnist32-teacher.safetensors --kimg 2000 --warmup-kimg 50 --lr-decay-kimg 500   # warm start
  *   npx tsx examples/train-teacher.ts --device cpu --preset tiny --kimg 2 --data-limit 4096   # a CPU demo
+ *   npx onestep launch --nproc 2 examples/train-teacher.ts --init models/fmnist32-teacher.safetensors --kimg 4000   # data parallel, --batch per GPU
  *
  * Writes to --out: checkpoint.safetensors (atomic, resumable), log.jsonl (one line per report),
  * grid-<kimg>.png (EMA samples, Heun 18 steps, one column per class) and, with --export, the EMA
@@ -15,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import {
-  cuda, EDMNetwork, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, oneHotLabels, saveStateDict, TeacherTrainer, tidy,
+  cuda, EDMNetwork, ProcessGroup, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, oneHotLabels, saveStateDict, TeacherTrainer, tidy,
   type Device, type EDMConfig, type Tensor,
 } from '../src/index.js';
 
@@ -46,18 +47,24 @@ const { values: args } = parseArgs({
     'max-seconds': { type: 'string' },
   },
 });
-const device = args.device as Device;
+// Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
+// --batch is per process, rank 0 reports and writes.
+const processGroup = Number(process.env.WORLD_SIZE ?? 1) > 1
+  ? await ProcessGroup.init({ backend: args.device!.startsWith('cuda') ? 'nccl' : 'gloo' }) : undefined;
+const lead = (processGroup?.rank ?? 0) === 0;
+const device = (processGroup?.backend === 'nccl' ? `cuda:${processGroup.localRank}` : args.device) as Device;
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays.
 if (device.startsWith('cuda')) cuda.setCudnnBenchmark(true);
 const totalImages = Number(args.kimg) * 1000;
 const reportEvery = Number(args['report-every']);
 const TINY: EDMConfig = { ...PRESETS.fmnist32, channelMult: [1, 2], attnResolutions: [16], modelChannels: 16, numBlocks: 1, dropout: 0 };
 
-mkdirSync(args.out!, { recursive: true });
+if (lead) mkdirSync(args.out!, { recursive: true });
+const log = (record: object) => lead && appendFileSync(join(args.out!, 'log.jsonl'), `${JSON.stringify(record)}\n`);
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 const trainer = args.resume
-  ? await TeacherTrainer.resume(args.resume, data)
+  ? await TeacherTrainer.resume(args.resume, data, { processGroup, batchSize: args.batch !== '256' ? Number(args.batch) : undefined })
   : TeacherTrainer.create({
     net: args.init
       ? await EDMNetwork.load(args.init, { config: args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS), device })
@@ -65,41 +72,43 @@ const trainer = args.resume
     data, device, seed: Number(args.seed),
     batchSize: Number(args.batch), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
     lrDecayImages: Number(args['lr-decay-kimg']) * 1000,
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, bf16: args.bf16,
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, bf16: args.bf16, processGroup,
   });
-const batch = trainer.options.batchSize;
+const batch = trainer.options.batchSize * (processGroup?.worldSize ?? 1); // images per step, all processes
+if (!lead) console.log = () => {}; // rank 0 reports
 if (args.init) console.log(`starting from the weights in ${args.init} (fresh optimizer state)`);
 console.log(`teacher: ${trainer.net.config.modelChannels}-channel SongUNet, ${(trainer.net.parameterCount / 1e6).toFixed(2)} M parameters, ` +
-  `batch ${batch}, lr ${trainer.options.lr}, on ${device}${args.resume ? `, resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : ''}`);
+  `batch ${batch}${processGroup ? ` over ${processGroup.worldSize} processes (${processGroup.backend})` : ''}, lr ${trainer.options.lr}, on ${device}${args.resume ? `, resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : ''}`);
 
 // Fixed latents and one column per class for the sample grids.
 const gridLatents = randn([100, 1, 32, 32], { device });
 const gridLabels = oneHotLabels(100, 10, undefined, device);
 async function grid(kimg: number): Promise<void> {
+  if (!lead) return;
   const samples: Tensor = await edmSample(trainer.ema, { latents: gridLatents, classLabels: gridLabels, steps: 18 });
   await saveImageGrid(samples, join(args.out!, `grid-${String(Math.round(kimg)).padStart(6, '0')}.png`), { columns: 10 });
   samples.dispose();
 }
 
-const bar = new cliProgress.SingleBar({
+const bar = !lead ? undefined : new cliProgress.SingleBar({
   format: 'teacher |{bar}| {kimg}/{total} kimg | {rate} img/s | loss {loss} | ETA {eta_formatted}',
   hideCursor: true,
 }, cliProgress.Presets.shades_classic);
-bar.start(Math.round(totalImages / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: totalImages / 1000, rate: '-', loss: '-' });
-const logPath = join(args.out!, 'log.jsonl');
+bar?.start(Math.round(totalImages / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: totalImages / 1000, rate: '-', loss: '-' });
 let nextGrid = trainer.imagesSeen + Number(args['grid-every-kimg']) * 1000;
 let nextCheckpoint = trainer.imagesSeen + Number(args['checkpoint-every-kimg']) * 1000;
 const started = performance.now();
 const startImages = trainer.imagesSeen;
 const maxSeconds = args['max-seconds'] ? Number(args['max-seconds']) : Infinity;
-while (trainer.imagesSeen < totalImages && (performance.now() - started) / 1000 < maxSeconds) {
+while (trainer.imagesSeen < totalImages) {
   const iterations = Math.max(1, Math.min(reportEvery, Math.ceil((totalImages - trainer.imagesSeen) / batch)));
   const t0 = performance.now();
-  const stats = await trainer.step(iterations);
+  // The time budget is a vote: in a group every process stops at the same call.
+  const stats = await trainer.step(iterations, { stop: (performance.now() - started) / 1000 >= maxSeconds });
   const seconds = (performance.now() - t0) / 1000;
   const rate = (iterations * batch) / seconds;
-  appendFileSync(logPath, `${JSON.stringify({ kimg: stats.imagesSeen / 1000, loss: stats.loss, lr: stats.lr, imgPerSec: rate, time: new Date().toISOString() })}\n`);
-  bar.update(Math.round(stats.imagesSeen / 1000), { kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), loss: stats.loss.toFixed(3) });
+  log({ kimg: stats.imagesSeen / 1000, loss: stats.loss, lr: stats.lr, imgPerSec: rate, time: new Date().toISOString() });
+  bar?.update(Math.round(stats.imagesSeen / 1000), { kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), loss: stats.loss.toFixed(3) });
   if (stats.imagesSeen >= nextGrid) {
     await grid(stats.imagesSeen / 1000);
     nextGrid += Number(args['grid-every-kimg']) * 1000;
@@ -108,14 +117,15 @@ while (trainer.imagesSeen < totalImages && (performance.now() - started) / 1000 
     await trainer.save(join(args.out!, 'checkpoint.safetensors'));
     nextCheckpoint += Number(args['checkpoint-every-kimg']) * 1000;
   }
+  if (stats.stopVote > 0) break;
 }
-bar.stop();
+bar?.stop();
 await trainer.save(join(args.out!, 'checkpoint.safetensors'));
 await grid(trainer.imagesSeen / 1000);
 const wall = (performance.now() - started) / 1000;
 console.log(`done: ${(trainer.imagesSeen / 1000).toFixed(1)} kimg, ${wall.toFixed(0)} s this run, ` +
   `${((trainer.imagesSeen - startImages) / wall).toFixed(0)} img/s; checkpoint and grids in ${args.out}`);
-if (args.export) {
+if (args.export && lead) {
   // The EMA weights in float16: what ships as the teacher.
   const ema = trainer.ema.stateDict();
   const half = tidy(() => new Map([...ema].map(([name, t]) => [name, t.toSync('float16')] as [string, Tensor])));
@@ -127,3 +137,4 @@ gridLatents.dispose();
 gridLabels.dispose();
 trainer.dispose();
 data.dispose();
+processGroup?.dispose();

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCode, launch, ProcessGroup, type DiJSStats } from '../src/index.js';
 import { expectError } from './helpers.js';
 import { trainTiny, type TinyRun } from './fixtures/dist-dijs-run.js';
+import { trainTinyTeacher } from './fixtures/dist-teacher.js';
 
 const root = join(import.meta.dirname, '..');
 const fixture = (name: string) => join(root, 'tests', 'fixtures', name);
@@ -63,6 +64,17 @@ describe.skipIf(!ProcessGroup.backends().includes('gloo'))('data-parallel DiJS o
     const two = await launchTiny({ BATCH: '4', STEPS: '2', RESUME: saved });
     expect(two.stats.map((s) => s.imagesSeen)).toEqual([32, 40]);
     expect(maxDifference(reference.weights, two.weights)).toBeLessThan(1e-5);
+  }, 120_000);
+});
+
+describe.skipIf(!ProcessGroup.backends().includes('gloo'))('data-parallel teacher training over Gloo', () => {
+  it('two processes of 4 images train the teacher to the weights of one process of 8', async () => {
+    const alone = await trainTinyTeacher({ batchSize: 8, steps: 3 });
+    const out = join(dir, 'teacher-two.json');
+    await launch({ nproc: 2, script: fixture('dist-teacher.ts'), masterPort: nextPort(), env: { BATCH: '4', STEPS: '3', OUT: out }, stdout: lines().stream, stderr: lines().stream });
+    const two = JSON.parse(readFileSync(out, 'utf8')) as { weights: Record<string, number[]>; losses: number[] };
+    expect(maxDifference(alone.weights, two.weights)).toBeLessThan(1e-5);
+    for (const [i, loss] of alone.losses.entries()) expect(two.losses[i]).toBeCloseTo(loss, 3);
   }, 120_000);
 });
 

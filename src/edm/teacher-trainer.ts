@@ -13,6 +13,7 @@ import { copyWeights, fillModule } from '../checkpoint/load-into.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
 import type { EDMConfig, PresetName } from './config.js';
 import { EDMNetwork } from './network.js';
+import { ProcessGroup } from '../distributed/process-group.js';
 
 export interface TeacherTrainingOptions {
   batchSize?: number;
@@ -42,10 +43,12 @@ export interface TeacherStepStats {
   loss: number;
   imagesSeen: number;
   lr: number;
+  /** The share of the group's processes that asked to stop after this call (`step(k, { stop })`). */
+  stopVote: number;
 }
 
 interface NativeTrainer {
-  step(iterations: number): Promise<TeacherStepStats>;
+  step(iterations: number, stopVote: number): Promise<TeacherStepStats>;
   state(): { tensors: [string, NativeHandle][]; imagesSeen: number; steps: number; position: number };
   restore(tensors: [string, NativeHandle][], imagesSeen: number, steps: number, position: number): void;
   dispose(): void;
@@ -57,14 +60,20 @@ export class TeacherTrainer {
   readonly #native: NativeTrainer;
   #imagesSeen = 0;
 
-  private constructor(readonly net: EDMNetwork, readonly ema: EDMNetwork, readonly data: ImageSet, readonly options: Required<TeacherTrainingOptions>) {
+  private constructor(readonly net: EDMNetwork, readonly ema: EDMNetwork, readonly data: ImageSet, readonly options: Required<TeacherTrainingOptions>,
+    readonly processGroup?: ProcessGroup) {
     const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
     const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
-    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, options);
+    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim,
+      { ...options, processGroup: processGroup?.nativeHandle ?? null });
   }
 
-  /** A new training run: a network from a preset or config (or given), its EMA a copy of it. */
-  static create(args: { net: EDMNetwork | PresetName | EDMConfig; data: ImageSet; seed?: number; device?: Device } & TeacherTrainingOptions): TeacherTrainer {
+  /**
+   * A new training run: a network from a preset or config (or given), its EMA a copy of it.
+   * `processGroup`: data parallel, batchSize images per process (see DiJSTrainer); rank 0 saves.
+   */
+  static create(args: { net: EDMNetwork | PresetName | EDMConfig; data: ImageSet; seed?: number; device?: Device; processGroup?: ProcessGroup } & TeacherTrainingOptions): TeacherTrainer {
+    if (args?.processGroup !== undefined && !(args.processGroup instanceof ProcessGroup)) throw typeError('processGroup must come from ProcessGroup.init()');
     if (!args?.data?.images) throw typeError('TeacherTrainer.create needs { data } from FashionMNIST.load or ImageDataset.load');
     const device = args.device ?? (args.net instanceof EDMNetwork ? args.net.device : args.data.images.device);
     const net = args.net instanceof EDMNetwork ? args.net : EDMNetwork.create(args.net, { seed: args.seed, device });
@@ -79,36 +88,43 @@ export class TeacherTrainer {
       emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
       bf16: args.bf16 ?? false,
     };
-    return new TeacherTrainer(net, ema, args.data, options);
+    return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
   }
 
   get imagesSeen(): number {
     return this.#imagesSeen;
   }
 
-  /** `iterations` training iterations in one native call (one host synchronisation). */
-  async step(iterations = 1): Promise<TeacherStepStats> {
-    const stats = await this.#native.step(iterations);
+  /**
+   * `iterations` training iterations in one native call (one host synchronisation). `stop`: this
+   * process would like to stop after this call (a time budget); in a process group the votes come
+   * back as `stopVote` > 0 on every process at once, so all stop at the same call.
+   */
+  async step(iterations = 1, options: { stop?: boolean } = {}): Promise<TeacherStepStats> {
+    const stats = await this.#native.step(iterations, options.stop ? 1 : 0);
     this.#imagesSeen = stats.imagesSeen;
     return stats;
   }
 
-  /** Writes a resumable checkpoint atomically (temporary file, then rename). */
+  /** Writes a resumable checkpoint atomically (temporary file, then rename); in a process group, rank 0 writes. */
   async save(path: string): Promise<void> {
+    if (this.processGroup && this.processGroup.rank !== 0) return;
     const state = this.#native.state();
     const meta = { format: FORMAT, config: this.net.config, options: this.options, imagesSeen: state.imagesSeen, steps: state.steps, position: state.position };
     await saveTrainingCheckpoint(path, { net: this.net, ema: this.ema, trainer: state.tensors }, meta);
   }
 
   /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
-  static async resume(path: string, data: ImageSet, options: { device?: Device } = {}): Promise<TeacherTrainer> {
+  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number } = {}): Promise<TeacherTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<TeacherTrainingOptions>; imagesSeen: number; steps: number; position: number };
     const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'teacher training', options.device ?? data.images.device);
     try {
       const { meta } = ckpt;
       const net = EDMNetwork.create(meta.config, { device: options.device ?? data.images.device });
       fillModule(net, ckpt.part('net'));
-      const trainer = TeacherTrainer.create({ net, data, ...meta.options });
+      const trainer = TeacherTrainer.create({
+        net, data, ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, processGroup: options.processGroup,
+      });
       fillModule(trainer.ema, ckpt.part('ema'));
       trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
       trainer.#imagesSeen = meta.imagesSeen;

@@ -78,9 +78,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       ParseOptions(info[5].As<Napi::Object>());
       label_dim_ = gen_->model->config.label_dim;
       if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
-      group_ = dist::CollectiveOf(info[5].As<Napi::Object>().Get("processGroup"));
-      if (options_.batch_size < 1 || GlobalBatch() > images_.size(0))
-        ThrowValueError("batchSize" + std::string(group_ ? " × the group's size" : "") + " must be between 1 and the number of images (" +
+      parallel_.Join(dist::CollectiveOf(info[5].As<Napi::Object>().Get("processGroup")));
+      if (options_.batch_size < 1 || parallel_.GlobalBatch(options_.batch_size) > images_.size(0))
+        ThrowValueError("batchSize" + std::string(parallel_.Size() > 1 ? " × the group's size" : "") + " must be between 1 and the number of images (" +
                         std::to_string(images_.size(0)) + ")");
       if (labels_.defined() && (labels_.dim() != 1 || labels_.size(0) != images_.size(0) || labels_.scalar_type() != at::kLong))
         ThrowValueError("labels must be an int64 tensor [N] matching the images");
@@ -155,43 +155,18 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return ratio_->forward(x, sigma, labels);
   }
 
-  // Data parallel: each process of a group trains on its rows of one global batch of
-  // batchSize × group size. Every process draws the random numbers of the whole global batch (the
-  // same seed everywhere) and keeps its rows, so a run does not depend on how many processes share
-  // it, and a checkpoint resumes on any number of them.
-  int64_t GlobalBatch() const { return options_.batch_size * (group_ ? group_->Size() : 1); }
-  at::Tensor Rows(const at::Tensor& global) const {
-    return group_ ? global.narrow(0, group_->Rank() * options_.batch_size, options_.batch_size) : global;
-  }
-  // The rows of a [fake (B); real (B)] batch of 2B.
-  at::Tensor PairRows(const at::Tensor& global) const {
-    if (!group_) return global;
-    const int64_t half = global.size(0) / 2;
-    return at::cat({Rows(global.narrow(0, 0, half)), Rows(global.narrow(0, half, half))});
-  }
-  // Gradients (and statistics) averaged over the group, as one process with the global batch.
-  void AverageOverGroup(at::Tensor& t) const {
-    if (!group_ || group_->Size() == 1) return;
-    try {
-      group_->AllReduceSum(t);
-    } catch (const std::exception& e) {
-      throw UserError(code::kDistributed, "process " + std::to_string(group_->Rank()) + ": the group's all-reduce failed " +
-                                              "(another process may have stopped): " + e.what());
-    }
-    t.div_(group_->Size());
-  }
-
   // One iteration: `ratio_steps` ratio updates, then one generator update. Returns its stats [8].
   at::Tensor Iterate() {
     const DiJSOptions& o = options_;
-    const int64_t b = o.batch_size, global = GlobalBatch();
+    const int64_t b = o.batch_size, global = parallel_.GlobalBatch(b);
+    auto rows = [&](const at::Tensor& t) { return parallel_.Rows(t, b); };
     const auto& config = gen_->model->config;
     at::Tensor fake, fake_labels, stats_d;
     for (int64_t r = 0; r < o.ratio_steps; ++r) {
       const bool last = r == o.ratio_steps - 1;
       // Generate: the last fake batch keeps its graph for the generator update.
-      at::Tensor z = Rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()));
-      fake_labels = label_dim_ > 0 ? OneHot(Rows(at::randint(label_dim_, {global}, labels_.options()))) : at::Tensor();
+      at::Tensor z = rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()));
+      fake_labels = label_dim_ > 0 ? OneHot(rows(at::randint(label_dim_, {global}, labels_.options()))) : at::Tensor();
       {
         c10::optional<at::NoGradGuard> no_grad;
         if (!last) no_grad.emplace();
@@ -200,22 +175,22 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         fake = gen_->forward(z * o.sigma_init, at::full({b}, o.sigma_init, z.options()), fake_labels, at::Tensor());
       }
       // Ratio update: fake (detached) vs real, both noised from the same σ distribution.
-      at::Tensor idx = Rows(sampler_.Next(images_.size(0), global, images_.device()));
+      at::Tensor idx = rows(sampler_.Next(images_.size(0), global, images_.device()));
       at::Tensor real = images_.index_select(0, idx);
       at::Tensor real_labels = label_dim_ > 0 ? OneHot(labels_.index_select(0, idx)) : at::Tensor();
       // Fake and real go through the ratio network as one batch of 2B: half the kernel launches,
       // twice the work per kernel (GroupNorm and the head are per image, so nothing mixes).
       at::Tensor both = at::cat({fake.detach(), real});
-      at::Tensor sigma = PairRows(SampleSigma(o.sigma_d, 2 * global));
+      at::Tensor sigma = parallel_.PairRows(SampleSigma(o.sigma_d, 2 * global), b);
       at::Tensor labels = label_dim_ > 0 ? at::cat({fake_labels, real_labels}) : at::Tensor();
-      at::Tensor noise = PairRows(at::randn({2 * global, both.size(1), both.size(2), both.size(3)}, both.options()));
+      at::Tensor noise = parallel_.PairRows(at::randn({2 * global, both.size(1), both.size(2), both.size(3)}, both.options()), b);
       at::Tensor d = Logits(both + noise * sigma.view({-1, 1, 1, 1}), sigma, labels);
       at::Tensor d_fake = d.narrow(0, 0, b), d_real = d.narrow(0, b, b);
       at::Tensor loss_d = dijs::RatioLoss(d_fake, d_real);
       ratio_flat_->grad.zero_();
       torch::autograd::backward({loss_d}, {}, c10::nullopt, false, ratio_flat_->params);
       at::NoGradGuard no_grad;
-      AverageOverGroup(ratio_flat_->grad);
+      parallel_.Average(ratio_flat_->grad);
       at::Tensor norm_d = train::ClipGradNorm(ratio_flat_->grad, o.clip_d);
       adam_d_->Step(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images));
       if (last) {
@@ -224,8 +199,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       }
     }
     // Generator update through the ratio network: gradients flow into the generator only.
-    at::Tensor sigma_g = Rows(SampleSigma(o.sigma_g, global));
-    at::Tensor noise_g = Rows(at::randn({global, fake.size(1), fake.size(2), fake.size(3)}, fake.options()));
+    at::Tensor sigma_g = rows(SampleSigma(o.sigma_g, global));
+    at::Tensor noise_g = rows(at::randn({global, fake.size(1), fake.size(2), fake.size(3)}, fake.options()));
     at::Tensor d_gen = Logits(fake + noise_g * sigma_g.view({-1, 1, 1, 1}), sigma_g, fake_labels);
     at::Tensor surrogate = dijs::GeneratorSurrogate(d_gen, o.divergence);
     if (o.weight_power != 0) surrogate = surrogate * sigma_g.pow(o.weight_power);
@@ -233,7 +208,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     gen_flat_->grad.zero_();
     torch::autograd::backward({loss_g}, {}, c10::nullopt, false, gen_flat_->params);
     at::NoGradGuard no_grad;
-    AverageOverGroup(gen_flat_->grad);
+    parallel_.Average(gen_flat_->grad);
     at::Tensor norm_g = train::ClipGradNorm(gen_flat_->grad, o.clip_g);
     adam_g_->Step(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images));
     images_seen_ += static_cast<double>(global);
@@ -292,7 +267,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
                 total = total.defined() ? total + s : s;
               }
               at::Tensor mean = at::cat({total / static_cast<double>(k), at::full({1}, stop_vote, total.options())});
-              AverageOverGroup(mean);  // the group's statistics, the same on every process
+              parallel_.Average(mean);  // the group's statistics, the same on every process
               pending = StartCopy(mean);
               images = images_seen_;
             }
@@ -349,7 +324,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     gen_flat_.reset();
     ema_flat_.reset();
     ratio_flat_.reset();
-    group_.reset();
+    parallel_.Leave();
     images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
   }
@@ -366,7 +341,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   double images_seen_ = 0;
   std::mutex mutex_;
   train::CallOrder call_order_;
-  std::shared_ptr<dist::Collective> group_;  // null: training alone
+  dist::DataParallel parallel_;  // identity when training alone
 };
 
 }  // namespace

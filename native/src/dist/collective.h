@@ -20,4 +20,33 @@ class Collective {
 // The group behind a JS ProcessGroup handle; null for undefined or null.
 std::shared_ptr<Collective> CollectiveOf(const Napi::Value& value);
 
+// Data parallelism as the trainers do it: each process of a group trains on its rows of one
+// global batch of (local batch) × (group size). Every process draws the random numbers of the
+// whole global batch (the same seed everywhere) and keeps its rows, so a run does not depend on
+// how many processes share it, and a checkpoint resumes on any number of them. Gradients and
+// statistics are averaged over the group, as one process with the global batch would have them.
+// Without a group (training alone) every call is the identity.
+class DataParallel {
+ public:
+  void Join(std::shared_ptr<Collective> group) { group_ = std::move(group); }
+  void Leave() { group_.reset(); }
+  int Size() const { return group_ ? group_->Size() : 1; }
+  int64_t GlobalBatch(int64_t local) const { return local * Size(); }
+  // This process's `local` rows of a tensor drawn for the global batch.
+  at::Tensor Rows(const at::Tensor& global, int64_t local) const {
+    return group_ ? global.narrow(0, group_->Rank() * local, local) : global;
+  }
+  // The same for a [first (B); second (B)] batch of 2B (e.g. fake and real together).
+  at::Tensor PairRows(const at::Tensor& global, int64_t local) const {
+    if (!group_) return global;
+    const int64_t half = global.size(0) / 2;
+    return at::cat({Rows(global.narrow(0, 0, half), local), Rows(global.narrow(0, half, half), local)});
+  }
+  // Averages `t` over the group in place; a failed peer becomes ERR_DISTRIBUTED.
+  void Average(at::Tensor& t) const;
+
+ private:
+  std::shared_ptr<Collective> group_;
+};
+
 }  // namespace onestep::dist

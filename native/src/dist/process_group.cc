@@ -214,6 +214,17 @@ std::shared_ptr<Collective> CollectiveOf(const Napi::Value& value) {
   return group;
 }
 
+void DataParallel::Average(at::Tensor& t) const {
+  if (!group_ || group_->Size() == 1) return;
+  try {
+    group_->AllReduceSum(t);
+  } catch (const std::exception& e) {
+    throw UserError(code::kDistributed, "process " + std::to_string(group_->Rank()) + ": the group's all-reduce failed " +
+                                            "(another process may have stopped): " + e.what());
+  }
+  t.div_(group_->Size());
+}
+
 }  // namespace dist
 
 void RegisterProcessGroup(Napi::Env env, Napi::Object exports) { dist::ProcessGroupHandle::Register(env, exports); }

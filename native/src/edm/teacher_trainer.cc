@@ -5,6 +5,7 @@
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../worker.h"
+#include "../dist/collective.h"
 #include "../train/call_order.h"
 #include "../train/optim.h"
 #include "../train/state.h"
@@ -69,8 +70,10 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       options_.p_mean = NumberField(o, "pMean", options_.p_mean);
       options_.p_std = NumberField(o, "pStd", options_.p_std);
       options_.bf16 = train::BoolField(o, "bf16", false);
-      if (options_.batch_size < 1 || options_.batch_size > images_.size(0))
-        ThrowValueError("batchSize must be between 1 and the number of images (" + std::to_string(images_.size(0)) + ")");
+      parallel_.Join(dist::CollectiveOf(o.Get("processGroup")));
+      if (options_.batch_size < 1 || parallel_.GlobalBatch(options_.batch_size) > images_.size(0))
+        ThrowValueError("batchSize" + std::string(parallel_.Size() > 1 ? " × the group's size" : "") + " must be between 1 and the number of images (" +
+                        std::to_string(images_.size(0)) + ")");
       if (images_.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
       if (labels_.defined() && (labels_.dim() != 1 || labels_.size(0) != images_.size(0) || labels_.scalar_type() != at::kLong))
         ThrowValueError("labels must be an int64 tensor [N] matching the images");
@@ -92,13 +95,14 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   // One iteration; returns the batch's loss (on the device).
   at::Tensor Iterate() {
     const auto& o = options_;
-    at::Tensor idx = sampler_.Next(images_.size(0), options_.batch_size, images_.device());
+    const int64_t b = o.batch_size, global = parallel_.GlobalBatch(b);  // data parallel: dist/collective.h
+    at::Tensor idx = parallel_.Rows(sampler_.Next(images_.size(0), global, images_.device()), b);
     at::Tensor y = images_.index_select(0, idx);
     at::Tensor labels;
     if (label_dim_ > 0) labels = at::one_hot(labels_.index_select(0, idx), label_dim_).to(y.scalar_type());
-    at::Tensor sigma = (at::randn({y.size(0), 1, 1, 1}, y.options()) * o.p_std + o.p_mean).exp();
+    at::Tensor sigma = (parallel_.Rows(at::randn({global, 1, 1, 1}, y.options()), b) * o.p_std + o.p_mean).exp();
     at::Tensor weight = (sigma.square() + o.sigma_data * o.sigma_data) / (sigma * o.sigma_data).square();
-    at::Tensor noisy = y + at::randn_like(y) * sigma;
+    at::Tensor noisy = y + parallel_.Rows(at::randn({global, y.size(1), y.size(2), y.size(3)}, y.options()), b) * sigma;
     at::Tensor denoised;
     {
       c10::optional<AutocastGuard> autocast;
@@ -109,7 +113,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     at::Tensor loss = (weight * (denoised - y).square()).sum() / static_cast<double>(y.size(0));
     net_flat_->grad.zero_();
     loss.backward();
-    images_seen_ += static_cast<double>(y.size(0));
+    parallel_.Average(net_flat_->grad);
+    images_seen_ += static_cast<double>(global);
     // Warm-up, then EDM2's decay (settles the weights the EMA averages).
     const double lr = train::DecayedLr(o.adam.lr * std::min(images_seen_ / std::max(o.warmup_images, 1e-8), 1.0), images_seen_, o.decay_images);
     {
@@ -117,7 +122,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       adam_->Step(lr);
       double halflife = o.ema_halflife_images;
       if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
-      train::UpdateEma(*ema_flat_, *net_flat_, static_cast<double>(y.size(0)), halflife);
+      train::UpdateEma(*ema_flat_, *net_flat_, static_cast<double>(global), halflife);
     }
     last_lr_ = lr;
     return loss.detach();
@@ -129,9 +134,11 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       if (!adam_) throw UserError(code::kDisposed, "this trainer was disposed");
       int64_t k = GetInt(info, 0, "iterations");
       if (k < 1 || k > 100000) ThrowValueError("iterations must be between 1 and 100000");
-      struct Out { double loss, images, lr; };
+      // A vote to stop after this call (a time budget), averaged over the group with the loss.
+      const double stop_vote = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.0;
+      struct Out { double loss, images, lr, stop_vote; };
       return TorchJob<Out>::Start(info.Env(), "onestep.teacherStep",
-          [this, k, ticket = call_order_.Take()] {
+          [this, k, stop_vote, ticket = call_order_.Take()] {
             train::CallOrder::Turn turn(call_order_, ticket);  // calls run in the order they were made
             std::lock_guard<std::mutex> lock(mutex_);
             at::AutoGradMode grad(true);
@@ -140,13 +147,17 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
               at::Tensor loss = Iterate();
               total = total.defined() ? total + loss : loss;
             }
-            return Out{total.item<double>() / static_cast<double>(k), images_seen_, last_lr_};
+            at::Tensor mean = at::stack({total / static_cast<double>(k), at::full({}, stop_vote, total.options())});
+            parallel_.Average(mean);  // the group's loss and stop votes, the same on every process
+            at::Tensor host = mean.to(at::kCPU, at::kDouble);
+            return Out{host[0].item<double>(), images_seen_, last_lr_, host[1].item<double>()};
           },
           [](Napi::Env env, Out& out) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             o.Set("loss", out.loss);
             o.Set("imagesSeen", out.images);
             o.Set("lr", out.lr);
+            o.Set("stopVote", out.stop_vote);
             return o;
           });
     });
@@ -187,6 +198,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     adam_.reset();
     net_flat_.reset();
     ema_flat_.reset();
+    parallel_.Leave();
     images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
   }
@@ -202,6 +214,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   double images_seen_ = 0, last_lr_ = 0;
   std::mutex mutex_;
   train::CallOrder call_order_;
+  dist::DataParallel parallel_;  // identity when training alone
 };
 
 }  // namespace
