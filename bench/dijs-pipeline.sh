@@ -8,6 +8,8 @@
 #   source .device/prelude.sh >/dev/null 2>&1; MAXS=420 bash bench/dijs-pipeline.sh [train-dijs.ts options…]
 # MAXS: seconds of training (leave ~150 s of a 600 s call for the rest). SKIP_BENCH=1 skips the step timing.
 set -uo pipefail
+# NPROC=n: data parallel over n GPUs of the machine (onestep launch; --batch stays per GPU).
+run="node_modules/.bin/tsx"; [ "${NPROC:-1}" -gt 1 ] && run="node bin/onestep.mjs launch --nproc $NPROC"
 export PATH=/opt/node/bin:$PATH
 out=${OUT:-bench/out}; mkdir -p "$out"
 nvidia-smi --query-gpu=name --format=csv,noheader | head -1
@@ -19,7 +21,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     node_modules/.bin/tsx bench/dijs-step.ts --tf32 2>&1 | grep RESULT
     python3 bench/reference/dijs_step.py --tf32 --steps 30 2>&1 | grep RESULT; } | tee "$out/bench.txt"
 fi
-node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 5000 --max-seconds "${MAXS:-420}" --out runs/dijs --no-eval \
+$run examples/train-dijs.ts --device cuda --kimg 5000 --max-seconds "${MAXS:-420}" --out runs/dijs --no-eval \
   --dump-samples 10000 --dump-every-kimg 400 --verifier 4 --sigma-verify 0.05,0.5 --grid-every-kimg 200 \
   --checkpoint-every-kimg 100000 "$@" 2>&1 | grep -v "^\s*$" | tail -4
 ( cd runs/dijs && for f in samples*.safetensors; do xz -6 -T0 -c "$f" > "$out/$f.xz"; done
