@@ -48,6 +48,8 @@ export interface NativeBinding {
   processGroupInit(options: { backend: string; rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number }): Promise<NativeProcessGroup>;
   processGroupBackends(): string;
   cudaSetCudnnBenchmark(on: boolean): void;
+  cudaSetDevice(index: number): void;
+  cudaCurrentDevice(): number;
   cudaGetCudnnBenchmark(): boolean;
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,

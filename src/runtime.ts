@@ -19,6 +19,19 @@ export const cuda = {
   deviceCount(): number {
     return native().cudaDeviceCount();
   },
+  /**
+   * Makes CUDA device `index` current for this thread and the native work it queues, as
+   * `torch.cuda.set_device` ('cuda' then means that device to libtorch's kernels and streams).
+   * ProcessGroup.init does it for each process's GPU.
+   */
+  setDevice(index: number): void {
+    if (!Number.isInteger(index)) throw valueError(`setDevice takes a device index, not ${index}`);
+    native().cudaSetDevice(index);
+  },
+  /** The current CUDA device's index. */
+  currentDevice(): number {
+    return native().cudaCurrentDevice();
+  },
   /** Waits for all queued work on the current CUDA device. */
   synchronize(): void {
     native().cudaSynchronize();

@@ -23,6 +23,12 @@ describe.runIf(hasCuda)('CUDA', () => {
     expect(ones([1], { device: 'cuda:0' }).device).toBe('cuda:0');
   });
 
+  it('selects the current device as torch.cuda.set_device, and refuses one that is not there', async () => {
+    cuda.setDevice(0);
+    expect(cuda.currentDevice()).toBe(0);
+    await expectError(() => cuda.setDevice(cuda.deviceCount()), ErrorCode.CudaUnavailable, /no CUDA device/);
+  });
+
   it('copies host → device → host without changing values, for every dtype', async () => {
     const cases = [
       tensor(new Float32Array([1.5, -2, 3e-8])),

@@ -35,3 +35,11 @@ describe('cuDNN autotuning', () => {
     await expectError(() => cuda.setCudnnBenchmark(1 as unknown as boolean), ErrorCode.InvalidArgValue, /boolean/);
   });
 });
+
+describe.skipIf(cuda.isAvailable())('CUDA device selection without CUDA', () => {
+  it('says there is no such device', async () => {
+    await expectError(() => cuda.setDevice(0), ErrorCode.CudaUnavailable, /no CUDA device 0 \(this process sees 0\)/);
+    await expectError(() => cuda.currentDevice(), ErrorCode.CudaUnavailable, /no CUDA device/);
+    await expectError(() => cuda.setDevice(0.5), ErrorCode.InvalidArgValue, /device index/);
+  });
+});

@@ -35,6 +35,24 @@ Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
 }
 
+// cudaSetDevice(index): the calling thread's current CUDA device, as torch.cuda.set_device. Jobs
+// queued from this thread adopt it (worker.h), so one process per GPU never touches GPU 0's
+// memory unless it is its own.
+Napi::Value CudaSetDevice(const Napi::CallbackInfo& info) {
+  int64_t index = GetInt(info, 0, "index");
+  if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count()))
+    throw UserError(code::kCudaUnavailable, "no CUDA device " + std::to_string(index) + " (this process sees " +
+                                                std::to_string(torch::cuda::device_count()) + ")");
+  c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->setDevice(c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index)));
+  MarkCudaInUse();
+  return info.Env().Undefined();
+}
+
+Napi::Value CudaCurrentDevice(const Napi::CallbackInfo& info) {
+  if (torch::cuda::device_count() == 0) throw UserError(code::kCudaUnavailable, "no CUDA device");
+  return Napi::Number::New(info.Env(), c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)->getDevice().index());
+}
+
 // cudaMemory(index) → { free, total } bytes as the driver sees them, { allocated, reserved } as
 // libtorch's caching allocator does.
 Napi::Value CudaMemory(const Napi::CallbackInfo& info) {
@@ -149,6 +167,8 @@ void RegisterRuntime(Napi::Env env, Napi::Object exports) {
   Export<&CudaDeviceCount>(env, exports, "cudaDeviceCount");
   Export<&CudaMemory>(env, exports, "cudaMemory");
   Export<&CudaSynchronize>(env, exports, "cudaSynchronize");
+  Export<&CudaSetDevice>(env, exports, "cudaSetDevice");
+  Export<&CudaCurrentDevice>(env, exports, "cudaCurrentDevice");
   Export<&CudaEmptyCache>(env, exports, "cudaEmptyCache");
   Export<&CudaResetPeak>(env, exports, "cudaResetPeak");
   Export<&CudaSetTF32>(env, exports, "cudaSetTF32");

@@ -63,6 +63,8 @@ export class ProcessGroup {
     // NVLink multicast stays off in every process that may touch NCCL (it can take a shared host's GPUs down).
     process.env.NCCL_NVLS_ENABLE = '0';
     watchLauncher();
+    // Each process works on its own GPU: libtorch's streams and NCCL's communicator follow the current device.
+    if (backend === 'nccl') cuda.setDevice(localRank);
     const handle = await native().processGroupInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs });
     return new ProcessGroup(handle, backend, rank, worldSize, localRank);
   }
