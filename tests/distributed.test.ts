@@ -115,6 +115,12 @@ describe.skipIf(!ProcessGroup.backends().includes('gloo'))('onestep launch', () 
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
   }, 60_000);
 
+  it('a collective whose peer has gone fails with ERR_DISTRIBUTED instead of hanging or aborting', async () => {
+    const out = lines();
+    await launch({ nproc: 2, script: fixture('dist-peer-gone.ts'), masterPort: nextPort(), stdout: out.stream });
+    expect(out.text).toEqual([expect.stringMatching(/^\[rank 0\] allReduce failed: ERR_DISTRIBUTED: allReduce failed \(a peer process may have stopped\)/)]);
+  }, 60_000);
+
   it('a rank killed outright (SIGKILL) is reported as such', async () => {
     await expectError(
       () => launch({ nproc: 2, script: fixture('dist-allreduce.ts'), masterPort: nextPort(), env: { FAIL_RANK: '0', KILL: '1' }, stdout: lines().stream, graceMs: 2000 }),
