@@ -5,7 +5,7 @@
  *   npx onestep launch --nproc 2 bench/dijs-ddp.ts --tf32 --cudnn-benchmark [--single 2577]
  */
 import { parseArgs } from 'node:util';
-import { cuda, DiJSTrainer, EDMNetwork, manualSeed, ProcessGroup, rand, randint, type Device } from '../src/index.js';
+import { cuda, DiJSTrainer, EDMNetwork, manualSeed, ProcessGroup, rand, randint } from '../src/index.js';
 import { timeSteps } from './step-timing.js';
 
 const { values } = parseArgs({
@@ -15,7 +15,7 @@ const { values } = parseArgs({
   },
 });
 const group = await ProcessGroup.init();
-const device: Device = group.backend === 'nccl' ? `cuda:${group.localRank}` as Device : 'cpu';
+const device = group.device;
 if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
 if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
 manualSeed(0);

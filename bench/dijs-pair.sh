@@ -4,13 +4,8 @@
 # 400 kimg and at the end (8-bit, xz, ≤ 4 files per run with one verifier σ); logs, curves and
 # the last grids come back in runs.tgz. Measure the dumps here: npx tsx examples/evaluate.ts --samples …
 #   source .device/prelude.sh >/dev/null 2>&1; A="--lr-d 2e-4" B="--lr-d 6e-4" MAXS=470 bash bench/dijs-pair.sh
-set -uo pipefail
-export PATH=/opt/node/bin:$PATH
-out=${OUT:-bench/out}; mkdir -p "$out" runs
-nvidia-smi --query-gpu=name --format=csv,noheader
-if ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
-  node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }
-fi
+source "$(dirname "$0")/gpu-call.sh"
+mkdir -p runs
 train() {
   local name=$1 gpu=$2; shift 2
   CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 5000 --max-seconds "${MAXS:-470}" \

@@ -7,15 +7,7 @@
 # Pack first with bash bench/pack-device.sh [--prebuilt]; then, on the GPU machine:
 #   source .device/prelude.sh >/dev/null 2>&1; MAXS=420 bash bench/dijs-pipeline.sh [train-dijs.ts options…]
 # MAXS: seconds of training (leave ~150 s of a 600 s call for the rest). SKIP_BENCH=1 skips the step timing.
-set -uo pipefail
-# NPROC=n: data parallel over n GPUs of the machine (onestep launch; --batch stays per GPU).
-run="node_modules/.bin/tsx"; [ "${NPROC:-1}" -gt 1 ] && run="node bin/onestep.mjs launch --nproc $NPROC"
-export PATH=/opt/node/bin:$PATH
-out=${OUT:-bench/out}; mkdir -p "$out"
-nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-if ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
-  node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }  # $OUT returns 8 files at most
-fi
+source "$(dirname "$0")/gpu-call.sh"
 if [ -z "${SKIP_BENCH:-}" ]; then
   { node_modules/.bin/tsx bench/dijs-step.ts 2>&1 | grep RESULT
     node_modules/.bin/tsx bench/dijs-step.ts --tf32 2>&1 | grep RESULT

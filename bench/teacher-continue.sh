@@ -5,18 +5,11 @@
 # Measure them here with: npx tsx examples/evaluate.ts --samples teacher-0.safetensors,...
 # Pack first with bash bench/pack-device.sh [--prebuilt]; then, on the GPU machine:
 #   source .device/prelude.sh >/dev/null 2>&1; MAXS=400 bash bench/teacher-continue.sh [train-teacher.ts options…]
-# MAXS: seconds of training. Without a carried prebuild it builds first (~50 s) and returns the
-# build as onestep.node for the next call's prebuilds/linux-x64/onestep-torch2.11-cu130.node.
-set -uo pipefail
-# NPROC=n: data parallel over n GPUs of the machine (onestep launch; --batch stays per GPU).
-run="node_modules/.bin/tsx"; [ "${NPROC:-1}" -gt 1 ] && run="node bin/onestep.mjs launch --nproc $NPROC"
-export PATH=/opt/node/bin:$PATH
-out=${OUT:-bench/out}; mkdir -p "$out"
-nvidia-smi --query-gpu=name --format=csv,noheader | head -1
-if ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
-  node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }
-  xz -1 -T0 -c build/Release/onestep.node > "$out/onestep.node.xz"
-fi
+# MAXS: seconds of training. Without a carried prebuild it builds first (~50 s; bench/gpu-call.sh) and
+# returns it as onestep.node.xz.
+source "$(dirname "$0")/gpu-call.sh"
+# The build comes back for the next call's prebuilds/linux-x64/onestep-torch2.11-cu130.node.
+[ -f build/Release/onestep.node ] && xz -1 -T0 -c build/Release/onestep.node > "$out/onestep.node.xz"
 $run examples/train-teacher.ts --device cuda --init models/fmnist32-teacher.safetensors --kimg 100000 \
   --max-seconds "${MAXS:-400}" --out /tmp/teacher-run --report-every 100 --grid-every-kimg 100000 --checkpoint-every-kimg 100000 \
   --export "$out/fmnist32-teacher.safetensors" "$@" 2>&1 | grep -v "^\s*$" | tail -4

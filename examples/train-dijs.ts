@@ -55,10 +55,9 @@ const { values: args } = parseArgs({
 });
 // Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
 // --batch is per process, rank 0 reports and writes.
-const processGroup = Number(process.env.WORLD_SIZE ?? 1) > 1
-  ? await ProcessGroup.init({ backend: args.device!.startsWith('cuda') ? 'nccl' : 'gloo' }) : undefined;
+const processGroup = await ProcessGroup.joinIfLaunched(args.device!);
 const lead = (processGroup?.rank ?? 0) === 0;
-const device = (processGroup?.backend === 'nccl' ? `cuda:${processGroup.localRank}` : args.device) as Device;
+const device = processGroup?.device ?? (args.device as Device);
 const gpu = device.startsWith('cuda');
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays (−12 % per DiJS step on an H100).
 if (gpu) cuda.setCudnnBenchmark(true);

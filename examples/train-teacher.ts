@@ -25,7 +25,7 @@ const { values: args } = parseArgs({
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
     preset: { type: 'string', default: 'fmnist32' },
     kimg: { type: 'string', default: '1400' },
-    batch: { type: 'string', default: '256' },
+    batch: { type: 'string' }, // default 256 per process; on resume, the checkpoint's
     lr: { type: 'string', default: '5e-4' },
     'warmup-kimg': { type: 'string', default: '256' },
     // EDM2's inverse square-root learning-rate decay after this many kimg (0: constant, EDM's recipe).
@@ -49,10 +49,9 @@ const { values: args } = parseArgs({
 });
 // Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
 // --batch is per process, rank 0 reports and writes.
-const processGroup = Number(process.env.WORLD_SIZE ?? 1) > 1
-  ? await ProcessGroup.init({ backend: args.device!.startsWith('cuda') ? 'nccl' : 'gloo' }) : undefined;
+const processGroup = await ProcessGroup.joinIfLaunched(args.device!);
 const lead = (processGroup?.rank ?? 0) === 0;
-const device = (processGroup?.backend === 'nccl' ? `cuda:${processGroup.localRank}` : args.device) as Device;
+const device = processGroup?.device ?? (args.device as Device);
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays.
 if (device.startsWith('cuda')) cuda.setCudnnBenchmark(true);
 const totalImages = Number(args.kimg) * 1000;
@@ -64,20 +63,20 @@ const log = (record: object) => lead && appendFileSync(join(args.out!, 'log.json
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 const trainer = args.resume
-  ? await TeacherTrainer.resume(args.resume, data, { processGroup, batchSize: args.batch !== '256' ? Number(args.batch) : undefined })
+  ? await TeacherTrainer.resume(args.resume, data, { processGroup, batchSize: args.batch ? Number(args.batch) : undefined })
   : TeacherTrainer.create({
     net: args.init
       ? await EDMNetwork.load(args.init, { config: args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS), device })
       : args.preset === 'tiny' ? TINY : (args.preset as keyof typeof PRESETS),
     data, device, seed: Number(args.seed),
-    batchSize: Number(args.batch), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
+    batchSize: Number(args.batch ?? 256), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
     lrDecayImages: Number(args['lr-decay-kimg']) * 1000,
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, bf16: args.bf16, processGroup,
   });
 const batch = trainer.options.batchSize * (processGroup?.worldSize ?? 1); // images per step, all processes
-if (!lead) console.log = () => {}; // rank 0 reports
-if (args.init) console.log(`starting from the weights in ${args.init} (fresh optimizer state)`);
-console.log(`teacher: ${trainer.net.config.modelChannels}-channel SongUNet, ${(trainer.net.parameterCount / 1e6).toFixed(2)} M parameters, ` +
+const say = lead ? console.log : () => {}; // rank 0 reports
+if (args.init) say(`starting from the weights in ${args.init} (fresh optimizer state)`);
+say(`teacher: ${trainer.net.config.modelChannels}-channel SongUNet, ${(trainer.net.parameterCount / 1e6).toFixed(2)} M parameters, ` +
   `batch ${batch}${processGroup ? ` over ${processGroup.worldSize} processes (${processGroup.backend})` : ''}, lr ${trainer.options.lr}, on ${device}${args.resume ? `, resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : ''}`);
 
 // Fixed latents and one column per class for the sample grids.
@@ -123,7 +122,7 @@ bar?.stop();
 await trainer.save(join(args.out!, 'checkpoint.safetensors'));
 await grid(trainer.imagesSeen / 1000);
 const wall = (performance.now() - started) / 1000;
-console.log(`done: ${(trainer.imagesSeen / 1000).toFixed(1)} kimg, ${wall.toFixed(0)} s this run, ` +
+say(`done: ${(trainer.imagesSeen / 1000).toFixed(1)} kimg, ${wall.toFixed(0)} s this run, ` +
   `${((trainer.imagesSeen - startImages) / wall).toFixed(0)} img/s; checkpoint and grids in ${args.out}`);
 if (args.export && lead) {
   // The EMA weights in float16: what ships as the teacher.
@@ -131,7 +130,7 @@ if (args.export && lead) {
   const half = tidy(() => new Map([...ema].map(([name, t]) => [name, t.toSync('float16')] as [string, Tensor])));
   await saveStateDict(half, args.export, { metadata: { config: JSON.stringify(trainer.ema.config), kimg: String(trainer.imagesSeen / 1000) } });
   for (const t of [...ema.values(), ...half.values()]) t.dispose();
-  console.log(`exported the EMA weights (float16) to ${args.export}`);
+  say(`exported the EMA weights (float16) to ${args.export}`);
 }
 gridLatents.dispose();
 gridLabels.dispose();

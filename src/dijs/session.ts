@@ -86,7 +86,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
   let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
   const started = performance.now(), startImages = trainer.imagesSeen;
-  let last: DiJSStats | undefined, stopped: DiJSStats | undefined;
+  let last: DiJSStats | undefined, stopped = false;
   // img/s over a window of at least 2 s: calls finish in bursts when calls are queued ahead.
   let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
   const overTime = () => options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds;
@@ -106,7 +106,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
     if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
     await options.onStats?.(stats);
-    if (stats.stopVote > 0) stopped = stats;
+    stopped ||= stats.stopVote > 0;
   }
   // A time budget ends the run at the same call on every process of a group (run's stopWhen).
   if (stopped) log({ kimg: trainer.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });

@@ -7,7 +7,7 @@
 import { typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import type { NativeProcessGroup } from '../native-types.js';
-import type { Tensor } from '../tensor.js';
+import type { Device, Tensor } from '../tensor.js';
 import { cuda } from '../runtime.js';
 
 export type Backend = 'gloo' | 'nccl';
@@ -67,6 +67,20 @@ export class ProcessGroup {
     if (backend === 'nccl') cuda.setDevice(localRank);
     const handle = await native().processGroupInit({ backend, rank, worldSize, masterAddr, masterPort, timeoutMs });
     return new ProcessGroup(handle, backend, rank, worldSize, localRank);
+  }
+
+  /**
+   * In a script started by `onestep launch` (WORLD_SIZE > 1): joins its group — NCCL when the
+   * script asks for a CUDA device, Gloo otherwise. Run alone: undefined.
+   */
+  static async joinIfLaunched(device: string): Promise<ProcessGroup | undefined> {
+    if (integerFromEnv('WORLD_SIZE', 1) <= 1) return undefined;
+    return ProcessGroup.init({ backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
+  }
+
+  /** This process's device: its own GPU over NCCL, the CPU over Gloo. */
+  get device(): Device {
+    return this.backend === 'nccl' ? `cuda:${this.localRank}` : 'cpu';
   }
 
   /** The native group, for trainers. */

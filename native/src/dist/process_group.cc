@@ -84,16 +84,7 @@ class C10dCollective final : public Collective {
 };
 #endif
 
-bool HasBackend(const std::string& backend) {
-#ifdef ONESTEP_WITH_GLOO
-  if (backend == "gloo") return true;
-#endif
-#ifdef ONESTEP_WITH_NCCL
-  if (backend == "nccl") return true;
-#endif
-  return false;
-}
-
+// The backends this build has, as "gloo, nccl" (or "none").
 std::string Backends() {
   std::string out;
 #ifdef ONESTEP_WITH_GLOO
@@ -103,6 +94,11 @@ std::string Backends() {
   out += out.empty() ? "nccl" : ", nccl";
 #endif
   return out.empty() ? "none" : out;
+}
+
+bool HasBackend(const std::string& backend) {
+  const std::string built = ", " + Backends() + ",";
+  return built.find(", " + backend + ",") != std::string::npos;
 }
 
 class ProcessGroupHandle : public Napi::ObjectWrap<ProcessGroupHandle> {
