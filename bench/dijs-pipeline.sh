@@ -16,6 +16,8 @@ fi
 $run examples/train-dijs.ts --device cuda --kimg 5000 --max-seconds "${MAXS:-420}" --out runs/dijs --no-eval \
   --dump-samples 10000 --dump-every-kimg 400 --verifier 4 --sigma-verify 0.05,0.5 --grid-every-kimg 200 \
   --checkpoint-every-kimg 100000 "$@" 2>&1 | grep -v "^\s*$" | tail -4
+# With --export runs/dijs/generator.safetensors the EMA generator (float16, ~14 MB) comes back too.
 ( cd runs/dijs && for f in samples*.safetensors; do xz -6 -T0 -c "$f" > "$out/$f.xz"; done
+  [ -f generator.safetensors ] && cp generator.safetensors "$out/"
   tar czf "$out/dijs-run.tgz" *.png *.svg log.jsonl )
 ls -la "$out"

@@ -6,7 +6,9 @@
 # and prebuilds/linux-x64/onestep-torch2.11-cu130.node present, node_modules keeps only what runs
 # (no cmake-js); carry "prebuilds/linux-x64/onestep-torch2.11-cu130.node" then. Prints what would
 # travel (the device tool counts a little more than this sum: leave a margin under 64 MiB).
-#   bash bench/pack-device.sh [--prebuilt]
+# With --tests: no Fashion-MNIST, and node_modules whole (vitest included) for `npm run test:gpu`
+# and the step benchmarks, which use random data.
+#   bash bench/pack-device.sh [--prebuilt | --tests]
 # Then: run with carry [".device"] (and that prebuild), command starting; on a warm machine that
 # had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
 #   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
@@ -17,14 +19,16 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 cache=${DEVICE_CACHE:-/tmp/device-cache}
 rm -rf .device
-../shared/tools/device/bundle.sh --data >/dev/null
+if [ "${1:-}" = "--tests" ]; then ../shared/tools/device/bundle.sh >/dev/null; else ../shared/tools/device/bundle.sh --data >/dev/null; fi
 if [ ! -s "$cache/node.stripped.xz" ]; then
   strip -o "$cache/node.stripped" "$(readlink -f "$(command -v node)")"
   xz -9e -T0 -c "$cache/node.stripped" > "$cache/node.stripped.xz"
 fi
 cp "$cache/node.stripped.xz" .device/node.xz
 rm -f .device/npm.tar.xz .device/t10k-*
-if [ "${1:-}" = "--prebuilt" ]; then
+if [ "${1:-}" = "--tests" ]; then
+  tar -cf - node_modules | xz -6 -T0 > .device/node_modules.tar.xz
+elif [ "${1:-}" = "--prebuilt" ]; then
   # What runs: tsx and its resolver (nested under tsx/ in some npm layouts), the runtime dependencies.
   keep=$(ls -d node_modules/{tsx,esbuild,@esbuild/linux-x64,get-tsconfig,resolve-pkg-maps,yauzl,pend,cli-progress,string-width,strip-ansi,ansi-regex,emoji-regex,is-fullwidth-code-point,pngjs,node-gyp-build} 2>/dev/null || true)
   tar -cf - $keep node_modules/.bin/tsx | xz -6 -T0 > .device/node_modules.tar.xz

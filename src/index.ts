@@ -40,6 +40,7 @@ export { OneStepGenerator } from './dijs/generator.js';
 export type { GeneratorInit, GeneratorSampleOptions } from './dijs/generator.js';
 export { DiJSTrainer } from './dijs/trainer.js';
 export type { DiJSOptions, DiJSTrainerArgs, DiJSStats, SigmaDistribution } from './dijs/trainer.js';
+export type { Precision } from './train/precision.js';
 export { divergenceLoss, ratioLoss, DIVERGENCES } from './dijs/divergence.js';
 export type { Divergence } from './dijs/divergence.js';
 export { saveCurves, renderCurves } from './image/curves.js';

@@ -53,7 +53,7 @@ export interface NativeBinding {
   cudaGetCudnnBenchmark(): boolean;
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
-    candidates: number, sigmaVerify: number, device: string, imageShape: number[]): Promise<NativeHandle>;
+    candidates: number, sigmaVerify: number, device: string, imageShape: number[], bf16: boolean): Promise<NativeHandle>;
   fid(a: NativeHandle, b: NativeHandle): Promise<number>;
   precisionRecall(real: NativeHandle, fake: NativeHandle, k: number): Promise<{ precision: number; recall: number }>;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;
@@ -104,6 +104,8 @@ export interface NativeBinding {
   cudaDeviceCount(): number;
   cudaMemory(index: number): { free?: number; total?: number; allocated?: number; reserved?: number; peakAllocated?: number };
   cudaResetPeak(index: number): void;
+  profilerStart(): void;
+  profilerStop(path: string): void;
   cudaSynchronize(): void;
   cudaEmptyCache(): void;
   manualSeed(seed: number): void;

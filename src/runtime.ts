@@ -78,6 +78,19 @@ export const cuda = {
   cudnnBenchmark(): boolean {
     return native().cudaGetCudnnBenchmark();
   },
+  /**
+   * Records every CUDA kernel the process launches (libtorch's Kineto profiler) until
+   * `stopProfiler(path)` writes them as a Chrome trace (chrome://tracing, Perfetto, or
+   * bench/reference/trace_summary.py). For benchmarks; CUDA builds on libtorch ≥ 2.
+   */
+  startProfiler(): void {
+    native().profilerStart();
+  },
+  /** Waits for the device, stops the profiler and writes the trace to `path`. */
+  stopProfiler(path: string): void {
+    if (typeof path !== 'string' || path === '') throw valueError('stopProfiler needs the path of the trace to write');
+    native().profilerStop(path);
+  },
   /** Restarts the peak of `memoryInfo().peakAllocated` (benchmarks). */
   resetPeakMemory(index = 0): void {
     native().cudaResetPeak(index);

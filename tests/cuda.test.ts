@@ -1,5 +1,8 @@
 // CUDA cases: run by `npm run test:gpu` on a GPU machine (which then fails if CUDA is missing);
 // skipped where the addon has no CUDA device, as in CI.
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, manualSeed, memory, ones, OneStepGenerator, randint, randn, tensor, tidy, zeros, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
@@ -156,6 +159,50 @@ describe.runIf(hasCuda)('CUDA', () => {
     expect(verified.shape).toEqual([4, 1, 32, 32]);
     cpuGen.dispose();
     trainer.dispose();
+    teacher.dispose();
+  });
+
+  it('replays the DiJS step from a CUDA graph with the eager step\'s results, also in bf16', async () => {
+    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
+    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
+    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
+    const labels = randint(0, 10, [256], { device: 'cuda' });
+    const data = { images, labels, classes: [], dispose() {} };
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const run = async (cudaGraph: boolean) => {
+        manualSeed(4);
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph });
+        // 3 eager iterations, the capture and 5 replays; then a call that only replays.
+        const stats = [await trainer.step(9), await trainer.step(4)];
+        const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });
+        trainer.dispose();
+        return { stats, samples };
+      };
+      const eager = await run(false);
+      const graph = await run(true);
+      for (const [i, s] of graph.stats.entries()) {
+        for (const key of ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake', 'gradNormGenerator'] as const) {
+          expect(Math.abs(s[key] - eager.stats[i]![key])).toBeLessThan(precision === 'fp32' ? 1e-4 : 2e-2);
+        }
+      }
+      expect(graph.samples.sub(eager.samples).abs().max().item()).toBeLessThan(precision === 'fp32' ? 1e-4 : 5e-2);
+    }
+    teacher.dispose();
+  });
+
+  it('samples in bf16 close to float32, and writes a kernel trace', async () => {
+    const teacher = EDMNetwork.create('fmnist32', { seed: 1, device: 'cuda' });
+    const gen = OneStepGenerator.fromTeacher(teacher);
+    const [a, b] = [await gen.sample({ n: 64, seed: 1 }), await gen.sample({ n: 64, seed: 1, precision: 'bf16' })];
+    expect(b.sub(a).abs().max().item()).toBeLessThan(5e-2);
+    const path = join(tmpdir(), `onestep-trace-${process.pid}.json`);
+    cuda.startProfiler();
+    (await gen.sample({ n: 16 })).dispose();
+    cuda.stopProfiler(path);
+    const trace = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: { cat?: string }[] };
+    expect(trace.traceEvents.some((e) => e.cat === 'kernel')).toBe(true);
+    rmSync(path);
+    gen.dispose();
     teacher.dispose();
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, tensor, trainSession, TeacherTrainer,
-  type EDMConfig, type ImageSet, type Tensor,
+  type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc } from './helpers.js';
 
@@ -233,16 +233,43 @@ describe('the fused DiJS step', () => {
     await expectError(() => new DiJSTrainer({ teacher, data, lrDecayImages: -1 }), ErrorCode.InvalidArgValue, /lrDecayImages/);
   });
 
-  it('runs under bf16 autocast with statistics close to float32 ones', async () => {
-    const losses: number[] = [];
-    for (const bf16 of [false, true]) {
+  it('runs in bf16 and under bf16 autocast with statistics close to float32 ones', async () => {
+    const stats: Partial<Record<Precision, DiJSStats>> = {};
+    for (const precision of ['fp32', 'bf16', 'bf16-autocast'] as const) {
       manualSeed(6);
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 6, bf16 });
-      losses.push((await trainer.step(1)).lossRatio);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 6, precision });
+      expect(trainer.options.precision).toBe(precision);
+      stats[precision] = await trainer.step(1);
       trainer.dispose();
     }
-    expect(Number.isFinite(losses[1])).toBe(true);
-    expect(Math.abs(losses[1]! - losses[0]!)).toBeLessThan(0.05);
+    // bf16 keeps 8 bits of mantissa: the logits of one step agree to a few hundredths.
+    for (const precision of ['bf16', 'bf16-autocast'] as const) {
+      for (const key of ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake'] as const) {
+        expect(Number.isFinite(stats[precision]![key])).toBe(true);
+        expect(Math.abs(stats[precision]![key] - stats.fp32![key])).toBeLessThan(0.05);
+      }
+    }
+  });
+
+  it('takes bf16: true as the older spelling of bf16 autocast, and rejects unknown or conflicting precisions', () => {
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 4, bf16: true });
+    expect(trainer.options.precision).toBe('bf16-autocast');
+    trainer.dispose();
+    expect(() => new DiJSTrainer({ teacher, data, batchSize: 4, precision: 'fp16' as Precision })).toThrow(/precision must be one of fp32, bf16, bf16-autocast/);
+    expect(() => new DiJSTrainer({ teacher, data, batchSize: 4, bf16: true, precision: 'bf16' })).toThrow(/bf16: true means precision 'bf16-autocast'/);
+  });
+
+  it('refuses CUDA graphs off a CUDA device with ERR_CUDA_UNAVAILABLE', () => {
+    let error: unknown;
+    try {
+      new DiJSTrainer({ teacher, data, batchSize: 4, cudaGraph: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as { code?: string }).code).toBe(ErrorCode.CudaUnavailable);
+    expect((error as Error).message).toMatch(/cudaGraph needs a CUDA device \(this trainer is on cpu\)/);
+    expect(() => new DiJSTrainer({ teacher, data, batchSize: 4, cudaGraph: 'yes' as unknown as boolean })).toThrow(/cudaGraph must be a boolean/);
   });
 
   it('resumes exactly from a checkpoint: the same statistics, bit for bit', async () => {

@@ -43,3 +43,10 @@ describe.skipIf(cuda.isAvailable())('CUDA device selection without CUDA', () => 
     await expectError(() => cuda.setDevice(0.5), ErrorCode.InvalidArgValue, /device index/);
   });
 });
+
+describe.skipIf(cuda.isAvailable())('the device profiler without CUDA', () => {
+  it('says what it needs', async () => {
+    await expectError(() => cuda.startProfiler(), ErrorCode.CudaUnavailable, /needs a CUDA build of onestep on libtorch 2 or later/);
+    await expectError(() => cuda.stopProfiler(''), ErrorCode.InvalidArgValue, /needs the path/);
+  });
+});

@@ -5,6 +5,8 @@ both noised at lognormal σ) then one generator update through the ratio network
 Adam (0, 0.99) on both, EMA of the generator. fmnist32, data resident on the GPU.
 
 Usage: python3 dijs_step.py [--steps 50] [--batch 256] [--tf32] [--compile] [--bf16] [--two-score] [--benchmark] [--profile]
+                            [--preset fmnist32|cifar10]
+  --preset cifar10: EDM's CIFAR-10 network (DDPM++, 55.7 M parameters, unconditional), 3 channels.
   --two-score: for memory comparison, a SiD/DMD-style step instead (a frozen teacher score net and
   a trainable fake-score net of the teacher's full size replace the ratio network).
 Prints ms/step, img/s and peak memory.
@@ -25,6 +27,7 @@ p.add_argument("--bf16", action="store_true")
 p.add_argument("--two-score", action="store_true")
 p.add_argument("--benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
 p.add_argument("--profile", action="store_true", help="print the profiler's table of CUDA kernels for 5 steps")
+p.add_argument("--preset", default="fmnist32", choices=["fmnist32", "cifar10"])
 a = p.parse_args()
 if a.tf32:
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -33,7 +36,11 @@ if a.benchmark:
     torch.backends.cudnn.benchmark = True
 dev = "cuda"
 torch.manual_seed(0)
-cfg = dict(img_resolution=32, in_channels=1, out_channels=1, label_dim=10, model_channels=64, channel_mult=(1, 2, 2), num_blocks=2, attn_resolutions=(16,))
+if a.preset == "cifar10":  # EDM's cifar10 DDPM++ (dropout off in both steps, as in onestep's DiJS step)
+    cfg = dict(img_resolution=32, in_channels=3, out_channels=3, label_dim=0, model_channels=128, channel_mult=(2, 2, 2), num_blocks=4, attn_resolutions=(16,))
+else:
+    cfg = dict(img_resolution=32, in_channels=1, out_channels=1, label_dim=10, model_channels=64, channel_mult=(1, 2, 2), num_blocks=2, attn_resolutions=(16,))
+C, LABELS = cfg["in_channels"], cfg["label_dim"]
 
 
 class RatioNet(torch.nn.Module):
@@ -42,7 +49,7 @@ class RatioNet(torch.nn.Module):
         unet = EDMPrecond(**cfg).model
         self.model = unet
         del unet.dec
-        ch = 128
+        ch = cfg["model_channels"] * cfg["channel_mult"][-1]
         self.head_norm = GroupNorm(ch)
         self.head_out = Linear(ch, 1)
 
@@ -53,7 +60,9 @@ class RatioNet(torch.nn.Module):
         half = m.model_channels // 2
         freqs = (1 / 10000) ** (torch.arange(half, dtype=torch.float32, device=x.device) / (half - 1))
         ang = (sigma.log() / 4).flatten().ger(freqs)
-        emb = torch.cat([ang.sin(), ang.cos()], dim=1) + m.map_label(c * (10 ** 0.5))
+        emb = torch.cat([ang.sin(), ang.cos()], dim=1)
+        if LABELS:
+            emb = emb + m.map_label(c * (LABELS ** 0.5))
         emb = F.silu(m.map_layer1(F.silu(m.map_layer0(emb))))
         h = c_in * x
         for block in m.enc.values():
@@ -72,7 +81,7 @@ else:
     critic = RatioNet().to(dev)
 opt_g = torch.optim.Adam(gen.parameters(), lr=5e-5, betas=(0.0, 0.99), eps=1e-8)
 opt_d = torch.optim.Adam(critic.parameters(), lr=5e-5, betas=(0.0, 0.99), eps=1e-8)
-images = torch.rand(60000, 1, 32, 32, device=dev) * 2 - 1
+images = torch.rand(60000, C, 32, 32, device=dev) * 2 - 1
 labels = torch.randint(0, 10, (60000,), device=dev)
 perm = torch.randperm(60000, device=dev)
 B = a.batch
@@ -89,10 +98,10 @@ def sigmas():
 
 
 def step(i):
-    z = torch.randn(B, 1, 32, 32, device=dev)
-    cf = F.one_hot(torch.randint(0, 10, (B,), device=dev), 10).float()
+    z = torch.randn(B, C, 32, 32, device=dev)
+    cf = F.one_hot(torch.randint(0, 10, (B,), device=dev), 10).float() if LABELS else None
     idx = perm[(i * B) % (60000 - B):][:B]
-    y, cr = images[idx], F.one_hot(labels[idx], 10).float()
+    y, cr = images[idx], (F.one_hot(labels[idx], 10).float() if LABELS else None)
     with autocast():
         fake = gen_f(z * 2.5, torch.full((B,), 2.5, device=dev), cf)
     sf, sr = sigmas(), sigmas()
@@ -136,5 +145,5 @@ if a.profile:  # where the GPU time goes, and how much CPU time issuing it takes
         torch.cuda.synchronize()
     print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=22, max_name_column_width=60))
 tag = "two-score" if a.two_score else "dijs"
-print(f"RESULT pytorch {tag} {'compile' if a.compile else 'eager'}{' bf16' if a.bf16 else ''}{' tf32' if a.tf32 else ''}{' cudnn-benchmark' if a.benchmark else ''}: "
+print(f"RESULT pytorch {tag} {a.preset} {'compile' if a.compile else 'eager'}{' bf16' if a.bf16 else ''}{' tf32' if a.tf32 else ''}{' cudnn-benchmark' if a.benchmark else ''}: "
       f"{ms:.1f} ms/step (median of {a.steps}), {B / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")

@@ -1,7 +1,7 @@
 """PyTorch eager baseline for onestep's fused teacher step: EDM's loss, backward, Adam with the
 same update, EMA, on fmnist32 at batch 256 with data resident on the GPU.
 
-Usage: python3 teacher_step.py [--steps 50] [--batch 256] [--tf32]   prints ms/step, img/s, peak memory
+Usage: python3 teacher_step.py [--steps 50] [--batch 256] [--tf32] [--benchmark]   prints ms/step, img/s, peak memory
 """
 import argparse, sys
 import torch
@@ -13,7 +13,9 @@ p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=50)
 p.add_argument("--batch", type=int, default=256)
 p.add_argument("--tf32", action="store_true")
+p.add_argument("--benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
 a = p.parse_args()
+torch.backends.cudnn.benchmark = a.benchmark
 if a.tf32:  # otherwise PyTorch's defaults, as libtorch has them: TF32 for cuDNN convolutions only
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -51,4 +53,4 @@ def step(i):
 
 
 ms, peak = time_steps(step, a.steps)
-print(f"pytorch eager teacher step: {ms:.1f} ms/step (median of {a.steps}), {a.batch / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")
+print(f"RESULT pytorch teacher eager{' tf32' if a.tf32 else ''}{' cudnn-benchmark' if a.benchmark else ''}: {ms:.1f} ms/step (median of {a.steps}), {a.batch / ms * 1000:.0f} img/s, peak {peak:.2f} GiB")

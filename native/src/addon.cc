@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterSampling(env, exports);
   onestep::RegisterDiJSTrainer(env, exports);
   onestep::RegisterProcessGroup(env, exports);
+  onestep::RegisterProfiler(env, exports);
   return exports;
 }
 

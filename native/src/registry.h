@@ -15,4 +15,5 @@ void RegisterRatio(Napi::Env env, Napi::Object exports);
 void RegisterSampling(Napi::Env env, Napi::Object exports);
 void RegisterDiJSTrainer(Napi::Env env, Napi::Object exports);
 void RegisterProcessGroup(Napi::Env env, Napi::Object exports);
+void RegisterProfiler(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

@@ -28,6 +28,9 @@ export interface GeneratorSampleOptions {
   ratio?: RatioNetwork;
   /** Noise level at which candidates are scored. */
   sigmaVerify?: number;
+  /** 'bf16': the network computes in bf16 (about twice as fast on GPUs; images agree with
+   *  float32 to ~1e-2, under 8-bit quantisation's 2/255). Default 'fp32'. */
+  precision?: 'fp32' | 'bf16';
 }
 
 const FORMAT = 'onestep-generator/1';
@@ -69,12 +72,15 @@ export class OneStepGenerator {
     if (seed !== undefined && (!Number.isInteger(seed) || seed < 0)) throw typeError('seed must be a non-negative integer');
     if (!Number.isInteger(candidates) || candidates < 1) throw typeError('candidates must be a positive integer');
     if (candidates > 1 && !ratio) throw typeError('verifier sampling (candidates > 1) needs { ratio }: the trained RatioNetwork');
+    const precision = options.precision ?? 'fp32';
+    if (precision !== 'fp32' && precision !== 'bf16') throw typeError(`precision must be 'fp32' or 'bf16', not ${String(precision)}`);
     const { labelDim, inChannels, imgResolution } = this.config;
     const labels = labelDim > 0 ? oneHotLabels(n, labelDim, options.classLabels, this.device) : undefined;
     try {
       const handle = await native().generatorSample(
         this.net.nativeHandle.moduleRef(), candidates > 1 ? ratio!.nativeHandle.moduleRef() : null,
-        n, labels?.handle ?? null, this.sigmaInit, seed ?? null, candidates, sigmaVerify, this.device, [inChannels, imgResolution, imgResolution]);
+        n, labels?.handle ?? null, this.sigmaInit, seed ?? null, candidates, sigmaVerify, this.device, [inChannels, imgResolution, imgResolution],
+        precision === 'bf16');
       return new Tensor(handle);
     } finally {
       labels?.dispose();

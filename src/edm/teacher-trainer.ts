@@ -11,6 +11,7 @@ import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
 import { copyWeights, fillModule } from '../checkpoint/load-into.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { resolvePrecision, type Precision } from '../train/precision.js';
 import type { EDMConfig, PresetName } from './config.js';
 import { EDMNetwork } from './network.js';
 import { ProcessGroup } from '../distributed/process-group.js';
@@ -34,7 +35,9 @@ export interface TeacherTrainingOptions {
   /** ln σ ~ N(pMean, pStd²). */
   pMean?: number;
   pStd?: number;
-  /** bf16 autocast for the network's forward pass (weights, loss and Adam stay float32). */
+  /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
+  precision?: Precision;
+  /** Same as precision: 'bf16-autocast' (kept for older scripts). */
   bf16?: boolean;
 }
 
@@ -86,7 +89,7 @@ export class TeacherTrainer {
       batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
       warmupImages: args.warmupImages ?? 256_000, lrDecayImages: args.lrDecayImages ?? 0, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
       emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
-      bf16: args.bf16 ?? false,
+      bf16: args.bf16 ?? false, precision: resolvePrecision(args),
     };
     return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
   }

@@ -9,7 +9,9 @@
 #include "../dist/collective.h"
 #include "../train/call_order.h"
 #include "../train/optim.h"
+#include "../train/precision.h"
 #include "../train/state.h"
+#include "../train/step_graph.h"
 #include "../worker.h"
 #include "divergence.h"
 #include "ratio_network.h"
@@ -47,8 +49,13 @@ struct DiJSOptions {
   LogNormal sigma_d, sigma_g;                 // ln σ for the ratio step and the generator step
   double weight_power = 0;                    // generator loss weight w(σ) = σ^power (0: uniform)
   int64_t ratio_steps = 1;                    // ratio updates per generator update
-  bool bf16 = false;
+  train::Precision precision = train::Precision::kFloat32;
+  bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
+
+// Eager iterations in a call before it captures: cuDNN's autotuning and cuBLAS's set-up must not
+// run under capture.
+constexpr int64_t kGraphWarmupIterations = 3;
 
 // Statistics per iteration, in this order (summed on the device, averaged when read).
 constexpr const char* kStatNames[] = {"lossRatio", "lossGenerator", "ratioAccuracyReal", "ratioAccuracyFake",
@@ -96,11 +103,18 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       gen_->eval();
       ema_->eval();
       ratio_->eval();
+      if (options_.cuda_graph && !device.is_cuda())
+        throw UserError(code::kCudaUnavailable, "cudaGraph needs a CUDA device (this trainer is on " + device.str() + ")");
+      if (options_.cuda_graph && !train::StepGraph::Supported())
+        throw UserError(code::kCudaUnavailable, "cudaGraph needs a CUDA build of onestep");
+      if (options_.cuda_graph && parallel_.Size() > 1)
+        ThrowValueError("cudaGraph trains in one process; data-parallel groups take the eager step");
       gen_flat_ = std::make_unique<FlatParameters>(*gen_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
       ratio_flat_ = std::make_unique<FlatParameters>(*ratio_, /*with_grad=*/true);
       adam_g_ = std::make_unique<Adam>(*gen_flat_, options_.adam_g);
       adam_d_ = std::make_unique<Adam>(*ratio_flat_, options_.adam_d);
+      factors_ = at::zeros({2 * options_.ratio_steps + 3}, images_.options().dtype(at::kFloat));
       state_.Add("adamG.exp_avg", &adam_g_->exp_avg);
       state_.Add("adamG.exp_avg_sq", &adam_g_->exp_avg_sq);
       state_.Add("adamD.exp_avg", &adam_d_->exp_avg);
@@ -129,7 +143,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.sigma_g = {NumberField(o, "generatorPMean", -1.2), NumberField(o, "generatorPStd", 1.2)};
     p.weight_power = NumberField(o, "weightPower", 0);
     p.ratio_steps = static_cast<int64_t>(NumberField(o, "ratioSteps", 1));
-    p.bf16 = train::BoolField(o, "bf16", false);
+    p.precision = train::PrecisionField(o);
+    p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
     if (!(p.adam_g.lr >= 0 && p.adam_d.lr >= 0)) ThrowValueError("lrG and lrD must be non-negative");
     if (!(p.adam_g.beta1 >= 0 && p.adam_g.beta1 < 1 && p.adam_g.beta2 >= 0 && p.adam_g.beta2 < 1)) ThrowValueError("beta1 and beta2 must be in [0, 1)");
@@ -148,75 +163,145 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return label_dim_ > 0 ? at::one_hot(classes, label_dim_).to(at::kFloat) : at::Tensor();
   }
 
-  // The ratio network's logits, under bf16 autocast when asked.
-  at::Tensor Logits(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels) {
-    c10::optional<train::AutocastGuard> autocast;
-    if (options_.bf16) autocast.emplace(x.device().type());
-    return ratio_->forward(x, sigma, labels);
-  }
+  // Everything random an iteration reads, drawn in one place and in the order the step has always
+  // drawn it, so the eager and the graph step see the same numbers. Per ratio step: latents,
+  // their classes, the real batch and its classes, σ and noise for fake+real; then the generator
+  // update's σ and noise.
+  struct Draws {
+    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise;
+    at::Tensor sigma_g, noise_g;
+    std::vector<at::Tensor*> All() {
+      std::vector<at::Tensor*> out;
+      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise})
+        for (auto& t : *v) out.push_back(&t);
+      out.push_back(&sigma_g);
+      out.push_back(&noise_g);
+      return out;
+    }
+  };
 
-  // One iteration: `ratio_steps` ratio updates, then one generator update. Returns its stats [8].
-  at::Tensor Iterate() {
+  Draws Draw() {
     const DiJSOptions& o = options_;
     const int64_t b = o.batch_size, global = parallel_.GlobalBatch(b);
-    auto rows = [&](const at::Tensor& t) { return parallel_.Rows(t, b); };
     const auto& config = gen_->model->config;
-    at::Tensor fake, fake_labels, stats_d;
+    auto rows = [&](const at::Tensor& t) { return parallel_.Rows(t, b); };
+    Draws d;
+    for (int64_t r = 0; r < o.ratio_steps; ++r) {
+      d.z.push_back(rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options())));
+      d.fake_labels.push_back(label_dim_ > 0 ? OneHot(rows(at::randint(label_dim_, {global}, labels_.options()))) : at::Tensor());
+      at::Tensor idx = rows(sampler_.Next(images_.size(0), global, images_.device()));
+      d.real.push_back(images_.index_select(0, idx));
+      d.real_labels.push_back(label_dim_ > 0 ? OneHot(labels_.index_select(0, idx)) : at::Tensor());
+      d.sigma.push_back(parallel_.PairRows(SampleSigma(o.sigma_d, 2 * global), b));
+      d.noise.push_back(parallel_.PairRows(at::randn({2 * global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()), b));
+    }
+    d.sigma_g = rows(SampleSigma(o.sigma_g, global));
+    d.noise_g = rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()));
+    return d;
+  }
+
+  // The iteration's learning-rate, bias-correction and EMA factors ([2 per ratio step, 2, 1]),
+  // computed on the host from the counters and uploaded without waiting (pinned memory on GPUs).
+  void UploadFactors() {
+    const DiJSOptions& o = options_;
+    std::vector<float> f;
+    for (int64_t r = 0; r < o.ratio_steps; ++r)
+      for (double v : adam_d_->NextFactors(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+    for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+    const double global = static_cast<double>(parallel_.GlobalBatch(o.batch_size));
+    images_seen_ += global;
+    double halflife = o.ema_halflife_images;
+    if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
+    f.push_back(static_cast<float>(train::EmaWeight(global, halflife)));
+    at::Tensor host = at::empty({static_cast<int64_t>(f.size())}, at::TensorOptions().dtype(at::kFloat).pinned_memory(factors_.is_cuda()));
+    std::copy(f.begin(), f.end(), host.data_ptr<float>());
+    factors_.copy_(host, /*non_blocking=*/true);
+  }
+
+  // One iteration on drawn inputs: `ratio_steps` ratio updates, then one generator update, then
+  // the EMA. Reads only tensors (draws, factors_), so a CUDA graph can capture it. Returns stats [8].
+  at::Tensor Compute(Draws& d) {
+    const DiJSOptions& o = options_;
+    const int64_t b = o.batch_size;
+    const c10::DeviceType device_type = images_.device().type();
+    at::Tensor fake, stats_d;
     for (int64_t r = 0; r < o.ratio_steps; ++r) {
       const bool last = r == o.ratio_steps - 1;
-      // Generate: the last fake batch keeps its graph for the generator update.
-      at::Tensor z = rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()));
-      fake_labels = label_dim_ > 0 ? OneHot(rows(at::randint(label_dim_, {global}, labels_.options()))) : at::Tensor();
       {
+        // Generate: the last fake batch keeps its graph for the generator update.
         c10::optional<at::NoGradGuard> no_grad;
         if (!last) no_grad.emplace();
-        c10::optional<train::AutocastGuard> autocast;
-        if (o.bf16) autocast.emplace(z.device().type());
-        fake = gen_->forward(z * o.sigma_init, at::full({b}, o.sigma_init, z.options()), fake_labels, at::Tensor());
+        train::PrecisionScope precision(o.precision, device_type);
+        fake = gen_->forward(d.z[r] * o.sigma_init, at::full({b}, o.sigma_init, d.z[r].options()), d.fake_labels[r], at::Tensor());
       }
-      // Ratio update: fake (detached) vs real, both noised from the same σ distribution.
-      at::Tensor idx = rows(sampler_.Next(images_.size(0), global, images_.device()));
-      at::Tensor real = images_.index_select(0, idx);
-      at::Tensor real_labels = label_dim_ > 0 ? OneHot(labels_.index_select(0, idx)) : at::Tensor();
-      // Fake and real go through the ratio network as one batch of 2B: half the kernel launches,
-      // twice the work per kernel (GroupNorm and the head are per image, so nothing mixes).
-      at::Tensor both = at::cat({fake.detach(), real});
-      at::Tensor sigma = parallel_.PairRows(SampleSigma(o.sigma_d, 2 * global), b);
-      at::Tensor labels = label_dim_ > 0 ? at::cat({fake_labels, real_labels}) : at::Tensor();
-      at::Tensor noise = parallel_.PairRows(at::randn({2 * global, both.size(1), both.size(2), both.size(3)}, both.options()), b);
-      at::Tensor d = Logits(both + noise * sigma.view({-1, 1, 1, 1}), sigma, labels);
-      at::Tensor d_fake = d.narrow(0, 0, b), d_real = d.narrow(0, b, b);
+      // Ratio update: fake (detached) vs real, both noised from the same σ distribution. They go
+      // through the ratio network as one batch of 2B: half the kernel launches (GroupNorm and the
+      // head are per image, so nothing mixes).
+      at::Tensor both = at::cat({fake.detach(), d.real[r]});
+      at::Tensor labels = label_dim_ > 0 ? at::cat({d.fake_labels[r], d.real_labels[r]}) : at::Tensor();
+      at::Tensor dl;
+      {
+        train::PrecisionScope precision(o.precision, device_type);
+        dl = ratio_->forward(both + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1}), d.sigma[r], labels);
+      }
+      at::Tensor d_fake = dl.narrow(0, 0, b), d_real = dl.narrow(0, b, b);
       at::Tensor loss_d = dijs::RatioLoss(d_fake, d_real);
       ratio_flat_->grad.zero_();
       torch::autograd::backward({loss_d}, {}, c10::nullopt, false, ratio_flat_->params);
       at::NoGradGuard no_grad;
       parallel_.Average(ratio_flat_->grad);
       at::Tensor norm_d = train::ClipGradNorm(ratio_flat_->grad, o.clip_d);
-      adam_d_->Step(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images));
+      adam_d_->Step(factors_.narrow(0, 2 * r, 2));
       if (last) {
         stats_d = at::stack({loss_d.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
                              d_real.detach().mean(), d_fake.detach().mean(), norm_d});
       }
     }
     // Generator update through the ratio network: gradients flow into the generator only.
-    at::Tensor sigma_g = rows(SampleSigma(o.sigma_g, global));
-    at::Tensor noise_g = rows(at::randn({global, fake.size(1), fake.size(2), fake.size(3)}, fake.options()));
-    at::Tensor d_gen = Logits(fake + noise_g * sigma_g.view({-1, 1, 1, 1}), sigma_g, fake_labels);
+    at::Tensor d_gen;
+    {
+      train::PrecisionScope precision(o.precision, device_type);
+      d_gen = ratio_->forward(fake + d.noise_g * d.sigma_g.view({-1, 1, 1, 1}), d.sigma_g, d.fake_labels.back());
+    }
     at::Tensor surrogate = dijs::GeneratorSurrogate(d_gen, o.divergence);
-    if (o.weight_power != 0) surrogate = surrogate * sigma_g.pow(o.weight_power);
+    if (o.weight_power != 0) surrogate = surrogate * d.sigma_g.pow(o.weight_power);
     at::Tensor loss_g = surrogate.mean();
     gen_flat_->grad.zero_();
     torch::autograd::backward({loss_g}, {}, c10::nullopt, false, gen_flat_->params);
     at::NoGradGuard no_grad;
     parallel_.Average(gen_flat_->grad);
     at::Tensor norm_g = train::ClipGradNorm(gen_flat_->grad, o.clip_g);
-    adam_g_->Step(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images));
-    images_seen_ += static_cast<double>(global);
-    double halflife = o.ema_halflife_images;
-    if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
-    train::UpdateEma(*ema_flat_, *gen_flat_, static_cast<double>(global), halflife);
+    const int64_t g = 2 * o.ratio_steps;
+    adam_g_->Step(factors_.narrow(0, g, 2));
+    train::UpdateEma(*ema_flat_, *gen_flat_, factors_[g + 2]);
     // Order: kStatNames.
     return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5]});
+  }
+
+  // One iteration, eager or from the graph; adds its statistics to `total`. With cudaGraph the
+  // capture waits for kGraphWarmupIterations eager iterations in the same call: cuDNN keeps its
+  // autotuning per thread, and a call runs on one thread.
+  void Iterate(at::Tensor& total, int64_t& eager_in_call) {
+    Draws d = Draw();
+    UploadFactors();
+    at::Tensor stats;
+    if (!options_.cuda_graph || (!graph_.Captured() && eager_in_call < kGraphWarmupIterations)) {
+      stats = Compute(d);
+      ++eager_in_call;
+    } else {
+      if (!graph_.Captured()) {
+        // The graph reads these buffers: made once, refreshed by copies before every replay.
+        graph_draws_ = d;
+        for (at::Tensor* t : graph_draws_.All()) if (t->defined()) *t = t->clone();
+        graph_.Capture([&] { graph_stats_ = Compute(graph_draws_); });
+      } else {
+        auto to = graph_draws_.All(), from = d.All();
+        for (size_t i = 0; i < to.size(); ++i) if (to[i]->defined()) to[i]->copy_(*from[i]);
+      }
+      graph_.Replay();
+      stats = graph_stats_;
+    }
+    total = total.defined() ? total.add_(stats) : stats.clone();
   }
 
   // Copies `stats` to the host behind an event; waits for the event later, outside the lock.
@@ -261,11 +346,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
               std::lock_guard<std::mutex> lock(mutex_);          // … and not beside state() or dispose()
               if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
               at::AutoGradMode grad(true);
+              c10::optional<train::StepGraph::Scope> graph_scope;  // the trainer's own stream
+              if (options_.cuda_graph) graph_scope.emplace(graph_, images_.device());
               at::Tensor total;
-              for (int64_t i = 0; i < k; ++i) {
-                at::Tensor s = Iterate();
-                total = total.defined() ? total + s : s;
-              }
+              int64_t eager_in_call = 0;
+              for (int64_t i = 0; i < k; ++i) Iterate(total, eager_in_call);
               at::Tensor mean = at::cat({total / static_cast<double>(k), at::full({1}, stop_vote, total.options())});
               parallel_.Average(mean);  // the group's statistics, the same on every process
               pending = StartCopy(mean);
@@ -324,6 +409,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     gen_flat_.reset();
     ema_flat_.reset();
     ratio_flat_.reset();
+    graph_.Reset();
+    graph_draws_ = Draws();
+    graph_stats_ = factors_ = at::Tensor();
     parallel_.Leave();
     images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
@@ -339,6 +427,10 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   std::unique_ptr<FlatParameters> gen_flat_, ema_flat_, ratio_flat_;
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
+  at::Tensor factors_;  // see UploadFactors
+  train::StepGraph graph_;
+  Draws graph_draws_;
+  at::Tensor graph_stats_;
   std::mutex mutex_;
   train::CallOrder call_order_;
   dist::DataParallel parallel_;  // identity when training alone

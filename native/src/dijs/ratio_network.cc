@@ -1,5 +1,7 @@
 #include "ratio_network.h"
 
+#include "../edm/compute_dtype.h"
+
 namespace onestep::dijs {
 
 RatioNetImpl::RatioNetImpl(edm::SongUNetConfig config, int64_t hidden) {
@@ -19,7 +21,7 @@ at::Tensor RatioNetImpl::forward(const at::Tensor& x_in, const at::Tensor& sigma
   at::Tensor labels = class_labels;
   if (label_dim && !labels.defined()) labels = at::zeros({1, label_dim}, x.options());
   if (labels.defined()) labels = labels.to(at::kFloat).reshape({-1, label_dim});
-  at::Tensor h = p.c_in * x;
+  at::Tensor h = (p.c_in * x).to(edm::ComputeDtype());
   at::Tensor emb = model->Embed(p.c_noise.flatten().expand({x.size(0)}), labels, at::Tensor(), h.scalar_type());
   std::vector<at::Tensor> features;
   model->Encode(h, emb, features);

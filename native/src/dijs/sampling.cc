@@ -5,6 +5,7 @@
 #include "../tensor_handle.h"
 #include "../worker.h"
 #include "ratio_network.h"
+#include "../edm/compute_dtype.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -23,6 +24,7 @@ struct SampleRequest {
   c10::optional<uint64_t> seed;
   c10::Device device{c10::kCPU};
   std::vector<int64_t> image_shape;  // [C, H, W]
+  bool bf16 = false;                  // the networks compute in bf16 (edm/compute_dtype.h)
 };
 
 at::Tensor Draw(const SampleRequest& r, at::IntArrayRef shape, c10::optional<at::Generator>& generator) {
@@ -33,6 +35,8 @@ at::Tensor Draw(const SampleRequest& r, at::IntArrayRef shape, c10::optional<at:
 
 at::Tensor Generate(SampleRequest& r) {
   at::NoGradGuard no_grad;
+  c10::optional<edm::ComputeDtypeGuard> bf16;
+  if (r.bf16) bf16.emplace(at::kBFloat16);
   c10::optional<at::Generator> generator;
   if (r.seed) generator = at::make_generator<at::CPUGeneratorImpl>(*r.seed);
   const int64_t total = r.n * r.candidates;
@@ -72,7 +76,7 @@ at::Tensor Generate(SampleRequest& r) {
 }
 
 // generatorSample(generatorRef, ratioRef | null, n, classLabels | null, sigmaInit, seed | null,
-//                 candidates, sigmaVerify, device, imageShape) → Promise<handle>
+//                 candidates, sigmaVerify, device, imageShape, bf16) → Promise<handle>
 Napi::Value GeneratorSample(const Napi::CallbackInfo& info) {
   SampleRequest r;
   r.generator = *static_cast<EDMPrecond*>(info[0].As<Napi::External<EDMPrecond>>().Data());
@@ -86,6 +90,7 @@ Napi::Value GeneratorSample(const Napi::CallbackInfo& info) {
   r.sigma_verify = GetNumber(info, 7, "sigmaVerify");
   r.device = ParseDevice(info[8], "device");
   r.image_shape = ParseShape(info[9], "imageShape");
+  r.bf16 = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
   if (r.candidates < 1 || r.candidates > 1024) ThrowValueError("candidates must be between 1 and 1024");
   if (r.candidates > 1 && !r.ratio) ThrowValueError("verifier sampling (candidates > 1) needs a ratio network");
   if (!(r.sigma_init > 0) || !(r.sigma_verify > 0)) ThrowValueError("sigmaInit and sigmaVerify must be positive");

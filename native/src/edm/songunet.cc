@@ -1,5 +1,7 @@
 #include "songunet.h"
 
+#include "compute_dtype.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -149,7 +151,7 @@ at::Tensor EDMPrecondImpl::forward(const at::Tensor& x_in, const at::Tensor& sig
   at::Tensor labels = class_labels;
   if (model->config.label_dim && !labels.defined()) labels = at::zeros({1, model->config.label_dim}, x.options());
   if (labels.defined()) labels = labels.to(at::kFloat).reshape({-1, model->config.label_dim});
-  at::Tensor f = model->forward(p.c_in * x, p.c_noise.flatten(), labels, augment_labels);
+  at::Tensor f = model->forward((p.c_in * x).to(ComputeDtype()), p.c_noise.flatten(), labels, augment_labels);
   return p.c_skip * x + p.c_out * f.to(at::kFloat);
 }
 

@@ -8,6 +8,7 @@
 #include "../dist/collective.h"
 #include "../train/call_order.h"
 #include "../train/optim.h"
+#include "../train/precision.h"
 #include "../train/state.h"
 #include "songunet.h"
 
@@ -19,7 +20,6 @@ namespace {
 
 using edm::EDMPrecond;
 using train::Adam;
-using train::AutocastGuard;
 using train::FlatParameters;
 using train::NumberField;
 
@@ -32,7 +32,7 @@ struct TrainOptions {
   double ema_rampup_ratio = 0.05;    // EDM: the half-life grows with the images seen, up to the above
   double p_mean = -1.2, p_std = 1.2;
   double sigma_data = edm::kSigmaData;
-  bool bf16 = false;  // bf16 autocast for the forward pass (weights, loss and optimizer stay fp32)
+  train::Precision precision = train::Precision::kFloat32;  // train/precision.h
 };
 
 class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
@@ -69,7 +69,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       options_.ema_rampup_ratio = NumberField(o, "emaRampupRatio", options_.ema_rampup_ratio);
       options_.p_mean = NumberField(o, "pMean", options_.p_mean);
       options_.p_std = NumberField(o, "pStd", options_.p_std);
-      options_.bf16 = train::BoolField(o, "bf16", false);
+      options_.precision = train::PrecisionField(o);
       parallel_.Join(dist::CollectiveOf(o.Get("processGroup")));
       if (options_.batch_size < 1 || parallel_.GlobalBatch(options_.batch_size) > images_.size(0))
         ThrowValueError("batchSize" + std::string(parallel_.Size() > 1 ? " × the group's size" : "") + " must be between 1 and the number of images (" +
@@ -105,8 +105,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     at::Tensor noisy = y + parallel_.Rows(at::randn({global, y.size(1), y.size(2), y.size(3)}, y.options()), b) * sigma;
     at::Tensor denoised;
     {
-      c10::optional<AutocastGuard> autocast;
-      if (o.bf16) autocast.emplace(y.device().type());
+      train::PrecisionScope precision(o.precision, y.device().type());
       denoised = net_->forward(noisy, sigma.flatten(), labels, at::Tensor()).to(at::kFloat);
     }
     // EDM: λ(σ)·‖D − y‖² summed over pixels, averaged over the batch.

@@ -28,17 +28,32 @@ FlatParameters::FlatParameters(torch::nn::Module& module, bool with_grad) {
 Adam::Adam(FlatParameters& p, AdamOptions o)
     : params(p), options(o), exp_avg(at::zeros_like(p.data)), exp_avg_sq(at::zeros_like(p.data)) {}
 
-void Adam::Step(double lr) {
-  ++steps;
-  const double bias1 = 1 - std::pow(options.beta1, static_cast<double>(steps));
-  const double bias2 = 1 - std::pow(options.beta2, static_cast<double>(steps));
+// Both Step forms: the moments from the cleaned gradient, then the denominator √(v / bias2) + ε.
+at::Tensor Adam::UpdateMoments(const c10::Scalar& inv_bias2_scalar, const at::Tensor& inv_bias2_tensor) {
   at::Tensor& grad = params.grad;
   at::nan_to_num_(grad, 0.0, 1e5, -1e5);
   exp_avg.mul_(options.beta1).add_(grad, 1 - options.beta1);
   exp_avg_sq.mul_(options.beta2).addcmul_(grad, grad, 1 - options.beta2);
-  at::Tensor denom = (exp_avg_sq / bias2).sqrt_().add_(options.eps);
+  at::Tensor v = inv_bias2_tensor.defined() ? exp_avg_sq.mul(inv_bias2_tensor) : exp_avg_sq.mul(inv_bias2_scalar);
+  return v.sqrt_().add_(options.eps);
+}
+
+std::array<double, 2> Adam::NextFactors(double lr) {
+  ++steps;
+  const double bias1 = 1 - std::pow(options.beta1, static_cast<double>(steps));
+  const double bias2 = 1 - std::pow(options.beta2, static_cast<double>(steps));
   // β1 = 0 makes bias1 = 1: the first moment is the gradient itself.
-  params.data.addcdiv_(exp_avg, denom, -lr / bias1);
+  return {-lr / bias1, 1 / bias2};
+}
+
+void Adam::Step(double lr) {
+  const auto [step, inv_bias2] = NextFactors(lr);
+  params.data.addcdiv_(exp_avg, UpdateMoments(inv_bias2, at::Tensor()), step);
+}
+
+void Adam::Step(const at::Tensor& factors) {
+  at::Tensor denom = UpdateMoments(0, factors[1]);
+  params.data.addcdiv_(exp_avg.mul(factors[0]), denom);
 }
 
 at::Tensor ClipGradNorm(at::Tensor& grad, double max_norm) {
@@ -52,9 +67,14 @@ double DecayedLr(double lr, double images, double decay_images) {
 }
 
 void UpdateEma(FlatParameters& ema, const FlatParameters& net, double batch, double halflife_images) {
-  const double beta = std::pow(0.5, batch / std::max(halflife_images, 1e-8));
-  ema.data.lerp_(net.data, 1 - beta);
+  ema.data.lerp_(net.data, EmaWeight(batch, halflife_images));
 }
+
+double EmaWeight(double batch, double halflife_images) {
+  return 1 - std::pow(0.5, batch / std::max(halflife_images, 1e-8));
+}
+
+void UpdateEma(FlatParameters& ema, const FlatParameters& net, const at::Tensor& weight) { ema.data.lerp_(net.data, weight); }
 
 AutocastGuard::AutocastGuard(c10::DeviceType type) : type_(type) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)

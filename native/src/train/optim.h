@@ -3,6 +3,8 @@
 #pragma once
 #include "../errors.h"
 
+#include <array>
+
 namespace onestep::train {
 
 // Every parameter of a module moved into one contiguous buffer (the parameters become views of
@@ -29,6 +31,15 @@ struct Adam {
   Adam(FlatParameters& p, AdamOptions o);
   // Non-finite gradients are replaced first (as EDM does), then the update at `lr`.
   void Step(double lr);
+  // The same update with its step-dependent factors read from the device: `NextFactors` advances
+  // the step count and returns {−lr / bias1, 1 / bias2} for the host to upload, and `Step(factors)`
+  // reads them from a device tensor [2], so the kernels are the same every iteration (a CUDA
+  // graph can replay them) and nothing waits for the host.
+  std::array<double, 2> NextFactors(double lr);
+  void Step(const at::Tensor& factors);
+
+ private:
+  at::Tensor UpdateMoments(const c10::Scalar& inv_bias2_scalar, const at::Tensor& inv_bias2_tensor);
 };
 
 // Scales the flat gradient so its global L2 norm is at most `max_norm`, on the device (no host
@@ -41,6 +52,9 @@ at::Tensor ClipGradNorm(at::Tensor& grad, double max_norm);
 double DecayedLr(double lr, double images, double decay_images);
 
 void UpdateEma(FlatParameters& ema, const FlatParameters& net, double batch, double halflife_images);
+// The same with the weight 1 − β as a device scalar (see Adam::Step(factors)).
+double EmaWeight(double batch, double halflife_images);
+void UpdateEma(FlatParameters& ema, const FlatParameters& net, const at::Tensor& weight);
 
 // bf16 autocast for a scope on one device type (autocast state is per thread: set on the
 // worker). The API moved in libtorch 2.4; both spellings are handled.

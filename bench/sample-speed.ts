@@ -1,0 +1,33 @@
+/**
+ * One-step sampling speed: 10 000 samples from the fmnist32 generator (issue 6: under 1 s), float32
+ * and bf16, each the median of 5 timed runs after a warm-up (two runs per worker thread when cuDNN
+ * autotunes), the images left on the device.
+ *   npx tsx bench/sample-speed.ts [--n 10000] [--tf32] [--cudnn-benchmark]
+ */
+import { parseArgs } from 'node:util';
+import { cuda, EDMNetwork, OneStepGenerator } from '../src/index.js';
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '10000' }, tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false } } });
+const device = cuda.isAvailable() ? 'cuda' : 'cpu';
+if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
+if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+const teacher = await EDMNetwork.load('models/fmnist32-teacher.safetensors', { device });
+const gen = OneStepGenerator.fromTeacher(teacher);
+teacher.dispose();
+const n = Number(values.n);
+for (const precision of ['fp32', 'bf16'] as const) {
+  // Warm-up: cuDNN autotunes per thread, and calls land on any of libuv's worker threads.
+  const warmups = cuda.isAvailable() && cuda.cudnnBenchmark() ? 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 1;
+  for (let i = 0; i < warmups; i++) (await gen.sample({ n, precision })).dispose();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const images = await gen.sample({ n, precision });
+    if (device === 'cuda') cuda.synchronize();
+    times.push(performance.now() - t0);
+    images.dispose();
+  }
+  const ms = times.sort((a, b) => a - b)[2]!;
+  console.log(`RESULT onestep sample ${precision}: ${n} one-step samples in ${(ms / 1000).toFixed(3)} s (${(n / ms * 1000).toFixed(0)} img/s, ${device})`);
+}
+gen.dispose();
