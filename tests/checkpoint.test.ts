@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ErrorCode, loadCheckpoint, loadInto, loadStateDict, memory, ones, PyObject, saveStateDict, sharesStorage, zeros,
+  ErrorCode, full, loadCheckpoint, loadInto, loadStateDict, memory, ones, PyObject, saveStateDict, sharesStorage, zeros,
   type Tensor,
 } from '../src/index.js';
 import { PickleBuilder, stateDictPickle } from '../src/checkpoint/pickle-writer.js';
@@ -210,6 +210,13 @@ describe('saving state dicts', () => {
 });
 
 describe('loadInto', () => {
+  it('refuses a resampling filter other than EDM\'s [1, 1] (onestep computes it as pooling)', async () => {
+    const own = new Map([['enc.16x16_down.conv0.resample_filter', full([1, 1, 2, 2], 0.25)]]);
+    expect(loadInto(own, new Map([['enc.16x16_down.conv0.resample_filter', full([1, 1, 2, 2], 0.25)]])).loaded).toHaveLength(1);
+    await expectError(() => loadInto(own, new Map([['enc.16x16_down.conv0.resample_filter', full([1, 1, 2, 2], 0.5)]])), ErrorCode.StateDictMismatch,
+      /enc\.16x16_down\.conv0\.resample_filter is not EDM's \[1, 1\] resampling filter/);
+  });
+
   it('fills a module\'s tensors by name and reports every mismatch at once when strict', async () => {
     const own = new Map([['0.weight', zeros([4, 3])], ['0.bias', zeros([4])], ['extra', zeros([1])], ['2.weight', zeros([9])]]);
     const sd = await loadStateDict(join(dir, 'module.pt'));

@@ -5,7 +5,7 @@
  */
 import { ErrorCode, OnestepError, typeError } from '../errors.js';
 import { native } from '../native.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, tidy } from '../tensor.js';
 
 /** Anything whose tensors can be filled by name: a native module, or a Map of its tensors. */
 export type LoadTarget = { stateDict(): Map<string, Tensor> } | Map<string, Tensor>;
@@ -40,6 +40,7 @@ export function loadInto(target: LoadTarget, stateDict: Map<string, Tensor>, opt
     ];
     throw new OnestepError(ErrorCode.StateDictMismatch, `the state dict does not match the module (${lines.length} problem(s)):\n${lines.join('\n')}`);
   }
+  for (const [name, t] of stateDict) if (own.has(name) && name.endsWith('resample_filter')) checkResampleFilter(name, t);
   const skip = new Set(report.mismatched.map((m) => m.name));
   for (const [name, t] of stateDict) {
     const mine = own.get(name);
@@ -48,6 +49,19 @@ export function loadInto(target: LoadTarget, stateDict: Map<string, Tensor>, opt
     report.loaded.push(name);
   }
   return report;
+}
+
+/**
+ * onestep computes EDM's resampling as 2×2 average pooling and nearest-neighbour ×2 upsampling,
+ * which is what EDM's grouped convolutions do with its [1, 1] filter (outer product / 4: every
+ * entry 0.25) — the filter of every DDPM++ checkpoint. Any other filter of that shape is refused
+ * rather than silently ignored.
+ */
+function checkResampleFilter(name: string, t: Tensor): void {
+  const off = tidy(() => Number(t.sub(0.25).abs().max().item()));
+  if (!(off <= 1e-6)) {
+    throw new OnestepError(ErrorCode.StateDictMismatch, `${name} is not EDM's [1, 1] resampling filter (every entry 0.25; off by ${off}): onestep implements only that filter`);
+  }
 }
 
 /** A module whose tensors can be listed by name (and filled in place). */
