@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cuda, DiJSTrainer, EDMNetwork, manualSeed, rand, randint, type Precision } from '../src/index.js';
+import { warmupCalls } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,7 +28,7 @@ const trainer = new DiJSTrainer({
 });
 teacher.dispose();
 // Warm every libuv thread's cuDNN choices (and capture the graph) before tracing.
-for (let i = 0; i < 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4); i++) await trainer.step(5);
+for (let i = 0; i < warmupCalls(); i++) await trainer.step(5);
 cuda.startProfiler();
 await trainer.step(Number(values.iterations));
 cuda.stopProfiler(values.out!);

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { cuda, EDMNetwork, OneStepGenerator } from '../src/index.js';
+import { warmupCalls } from './step-timing.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '10000' }, tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false } } });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
@@ -17,8 +18,7 @@ teacher.dispose();
 const n = Number(values.n);
 for (const precision of ['fp32', 'bf16'] as const) {
   // Warm-up: cuDNN autotunes per thread, and calls land on any of libuv's worker threads.
-  const warmups = cuda.isAvailable() && cuda.cudnnBenchmark() ? 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 1;
-  for (let i = 0; i < warmups; i++) (await gen.sample({ n, precision })).dispose();
+  for (let i = 0; i < warmupCalls(); i++) (await gen.sample({ n, precision })).dispose();
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();

@@ -5,9 +5,14 @@
  */
 import { cuda } from '../src/index.js';
 
+/** Warm-up calls before timing: two per libuv worker thread when cuDNN autotunes (its choices are per thread), else one. */
+export function warmupCalls(): number {
+  return cuda.isAvailable() && cuda.cudnnBenchmark() ? 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 1;
+}
+
 export async function timeSteps(step: (iterations: number) => Promise<unknown>, options: { calls: number; iterations: number; device: string }): Promise<{ ms: number; peak: string }> {
   const { calls, iterations: k, device } = options;
-  const warmups = cuda.isAvailable() && cuda.cudnnBenchmark() ? 2 * Number(process.env.UV_THREADPOOL_SIZE ?? 4) : 1;
+  const warmups = warmupCalls();
   // The peak covers the warm-up too: a CUDA-graph step allocates its memory while capturing there.
   if (device === 'cuda') cuda.resetPeakMemory();
   for (let i = 0; i < warmups; i++) await step(k); // warm-up: allocator, cuDNN algorithm choice

@@ -52,8 +52,8 @@ void Adam::Step(double lr) {
 }
 
 void Adam::Step(const at::Tensor& factors) {
-  at::Tensor denom = UpdateMoments(0, factors[1]);
-  params.data.addcdiv_(exp_avg.mul(factors[0]), denom);
+  // data += m · (−lr / bias1) / denom, written as m / (denom / step) to reuse denom's buffer.
+  params.data.addcdiv_(exp_avg, UpdateMoments(0, factors[1]).div_(factors[0]));
 }
 
 at::Tensor ClipGradNorm(at::Tensor& grad, double max_norm) {

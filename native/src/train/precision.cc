@@ -3,7 +3,7 @@
 namespace onestep::train {
 
 Precision PrecisionField(const Napi::Object& o) {
-  const std::string name = StringField(o, "precision", BoolField(o, "bf16", false) ? "bf16-autocast" : "fp32");
+  const std::string name = StringField(o, "precision", "fp32");
   if (name == "fp32") return Precision::kFloat32;
   if (name == "bf16-autocast") return Precision::kBF16Autocast;
   if (name == "bf16") return Precision::kBF16;

@@ -10,7 +10,7 @@ namespace onestep::train {
 
 enum class Precision { kFloat32, kBF16Autocast, kBF16 };
 
-// options.precision, with the older boolean options.bf16 meaning 'bf16-autocast'.
+// options.precision ('fp32' when absent; the TypeScript layer maps the older `bf16: true`).
 Precision PrecisionField(const Napi::Object& o);
 
 // The forward passes of a scope in the chosen precision (per thread, like autocast).
