@@ -7,20 +7,20 @@
  *    H100, ~6e-3 for bf16 and ~2e-4 for a graph of the float32 step);
  * 2. --curve N: an N-iteration training curve (ratio loss and accuracies per window) for the plain
  *    step with two seeds (run-to-run noise) and for the fast path with the first seed.
- *   npx tsx bench/dijs-agreement.ts [--batch 64] [--curve 2000] [--tf32] [--cudnn-benchmark]
+ *   npx tsx bench/dijs-agreement.ts [--batch 64] [--curve 2000] [--tf32] [--cudnn-benchmark] [--no-fused]
  */
 import { parseArgs } from 'node:util';
 import { cuda, DiJSTrainer, EDMNetwork, FashionMNIST, manualSeed, type DiJSOptions, type DiJSStats, type Tensor } from '../src/index.js';
+import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '64' }, curve: { type: 'string', default: '0' }, window: { type: 'string', default: '250' },
-    tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false },
+    ...cudaFlagOptions,
   },
 });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
-if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
-if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+applyCudaFlags(values);
 const teacher = await EDMNetwork.load('models/fmnist32-teacher.safetensors', { device });
 const data = await FashionMNIST.load({ split: 'train', device });
 const batchSize = Number(values.batch);

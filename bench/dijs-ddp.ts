@@ -6,18 +6,18 @@
  */
 import { parseArgs } from 'node:util';
 import { cuda, DiJSTrainer, EDMNetwork, manualSeed, ProcessGroup, rand, randint } from '../src/index.js';
+import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 import { timeSteps } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '256' }, calls: { type: 'string', default: '6' }, iterations: { type: 'string', default: '10' },
-    tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false }, single: { type: 'string' },
+    ...cudaFlagOptions, single: { type: 'string' },
   },
 });
 const group = await ProcessGroup.init();
 const device = group.device;
-if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
-if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+applyCudaFlags(values);
 manualSeed(0);
 const teacher = EDMNetwork.create('fmnist32', { device, seed: 0 });
 const images = rand([60000, 1, 32, 32], { device }).mul(2).sub(1);

@@ -2,22 +2,22 @@
  * A Chrome trace of the fused DiJS step's kernels (fmnist32): warm-up as the step benchmark does,
  * then `--iterations` iterations under the device profiler. Summarise with
  *   python3 bench/reference/trace_summary.py TRACE --steps ITERATIONS
- *   npx tsx bench/dijs-profile.ts --out trace.json [--iterations 3] [--batch 256] [--precision …] [--cuda-graph] [--tf32] [--cudnn-benchmark]
+ *   npx tsx bench/dijs-profile.ts --out trace.json [--iterations 3] [--batch 256] [--precision …] [--cuda-graph] [--tf32] [--cudnn-benchmark] [--no-fused]
  */
 import { parseArgs } from 'node:util';
 import { cuda, DiJSTrainer, EDMNetwork, manualSeed, rand, randint, type Precision } from '../src/index.js';
+import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 import { warmupCalls } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
     out: { type: 'string', default: 'dijs-trace.json' }, iterations: { type: 'string', default: '3' }, batch: { type: 'string', default: '256' },
     precision: { type: 'string', default: 'fp32' }, 'cuda-graph': { type: 'boolean', default: false },
-    tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false },
+    ...cudaFlagOptions,
   },
 });
 if (!cuda.isAvailable()) throw new Error('the device profiler needs a CUDA device');
-if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
-if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+applyCudaFlags(values);
 manualSeed(0);
 const teacher = EDMNetwork.create('fmnist32', { device: 'cuda', seed: 0 });
 const images = rand([60000, 1, 32, 32], { device: 'cuda' }).mul(2).sub(1);

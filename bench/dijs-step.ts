@@ -2,25 +2,23 @@
  * onestep's fused DiJS step for fmnist32 at batch 256, beside bench/reference/dijs_step.py (the
  * same step in PyTorch): ms/step, img/s, peak GPU memory.
  *   npx tsx bench/dijs-step.ts [--batch 256] [--calls 6] [--iterations 10] [--precision fp32|bf16|bf16-autocast] [--cuda-graph]
- *     [--tf32] [--cudnn-benchmark] [--preset fmnist32|cifar10-ddpmpp]
+ *     [--tf32] [--cudnn-benchmark] [--no-fused] [--preset fmnist32|cifar10-ddpmpp]
  */
 import { parseArgs } from 'node:util';
 import { buildInfo, cuda, DiJSTrainer, EDMNetwork, manualSeed, rand, randint, type PresetName, type Precision } from '../src/index.js';
+import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 import { timeSteps } from './step-timing.js';
 
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '256' }, calls: { type: 'string', default: '6' }, iterations: { type: 'string', default: '10' },
-    bf16: { type: 'boolean', default: false }, precision: { type: 'string' }, 'cuda-graph': { type: 'boolean', default: false }, tf32: { type: 'boolean', default: false },
-    'cudnn-benchmark': { type: 'boolean', default: false }, preset: { type: 'string', default: 'fmnist32' },
+    bf16: { type: 'boolean', default: false }, precision: { type: 'string' }, 'cuda-graph': { type: 'boolean', default: false },
+    ...cudaFlagOptions, preset: { type: 'string', default: 'fmnist32' },
   },
 });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
 manualSeed(0);
-// --tf32: TF32 matrix products too, as the reference's --tf32 (torch.backends.cuda.matmul.allow_tf32).
-if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
-// --cudnn-benchmark: cuDNN autotuning, as the reference's --benchmark (torch.backends.cudnn.benchmark).
-if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+const flags = applyCudaFlags(values);
 const teacher = EDMNetwork.create(values.preset as PresetName, { device, seed: 0 });
 const { inChannels, imgResolution } = teacher.config;
 // Data resident on the device, as in the reference (random images: speed does not depend on them).
@@ -31,6 +29,6 @@ const trainer = new DiJSTrainer({ teacher, data: { images, labels, classes: [], 
 teacher.dispose();
 const k = Number(values.iterations);
 const { ms, peak } = await timeSteps((n) => trainer.step(n), { calls: Number(values.calls), iterations: k, device });
-console.log(`RESULT onestep dijs ${values.preset} ${trainer.options.precision}${values['cuda-graph'] ? ' cuda-graph' : ''}${values.tf32 ? ' tf32' : ''}${values['cudnn-benchmark'] ? ' cudnn-benchmark' : ''} (libtorch ${buildInfo().torchVersion}, ${device}): ${ms.toFixed(1)} ms/step ` +
+console.log(`RESULT onestep dijs ${values.preset} ${trainer.options.precision}${values['cuda-graph'] ? ' cuda-graph' : ''}${flags} (libtorch ${buildInfo().torchVersion}, ${device}): ${ms.toFixed(1)} ms/step ` +
   `(median of ${values.calls} calls × ${k}), ${(Number(values.batch) / ms * 1000).toFixed(0)} img/s${peak}`);
 trainer.dispose();

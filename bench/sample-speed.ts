@@ -2,16 +2,16 @@
  * One-step sampling speed: 10 000 samples from the fmnist32 generator (issue 6: under 1 s), float32
  * and bf16, each the median of 5 timed runs after a warm-up (two runs per worker thread when cuDNN
  * autotunes), the images left on the device.
- *   npx tsx bench/sample-speed.ts [--n 10000] [--tf32] [--cudnn-benchmark]
+ *   npx tsx bench/sample-speed.ts [--n 10000] [--tf32] [--cudnn-benchmark] [--no-fused]
  */
 import { parseArgs } from 'node:util';
 import { cuda, EDMNetwork, OneStepGenerator } from '../src/index.js';
+import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 import { warmupCalls } from './step-timing.js';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '10000' }, tf32: { type: 'boolean', default: false }, 'cudnn-benchmark': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '10000' }, ...cudaFlagOptions } });
 const device = cuda.isAvailable() ? 'cuda' : 'cpu';
-if (values.tf32) cuda.setAllowTF32({ matmul: true, cudnn: true });
-if (values['cudnn-benchmark']) cuda.setCudnnBenchmark(true);
+const flags = applyCudaFlags(values);
 const teacher = await EDMNetwork.load('models/fmnist32-teacher.safetensors', { device });
 const gen = OneStepGenerator.fromTeacher(teacher);
 teacher.dispose();
@@ -28,6 +28,6 @@ for (const precision of ['fp32', 'bf16'] as const) {
     images.dispose();
   }
   const ms = times.sort((a, b) => a - b)[2]!;
-  console.log(`RESULT onestep sample ${precision}: ${n} one-step samples in ${(ms / 1000).toFixed(3)} s (${(n / ms * 1000).toFixed(0)} img/s, ${device})`);
+  console.log(`RESULT onestep sample ${precision}${flags}: ${n} one-step samples in ${(ms / 1000).toFixed(3)} s (${(n / ms * 1000).toFixed(0)} img/s, ${device})`);
 }
 gen.dispose();

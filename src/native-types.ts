@@ -106,6 +106,12 @@ export interface NativeBinding {
   cudaResetPeak(index: number): void;
   profilerStart(): void;
   profilerStop(path: string): void;
+  fusedKernelsBuilt(): boolean;
+  setFusedKernels(on: boolean): void;
+  fusedKernelsEnabled(): boolean;
+  /** Test hook: the fused GroupNorm's output and gradients against a float64 reference (relative errors). */
+  checkGroupNormAct(device: string, dtype: DType, shape: number[], groups: number, shift: boolean, silu: boolean, seed: number):
+    { fused: boolean; y: number; dx: number; dshift?: number; dweight: number; dbias: number };
   cudaSynchronize(): void;
   cudaEmptyCache(): void;
   manualSeed(seed: number): void;

@@ -91,6 +91,24 @@ export const cuda = {
     if (typeof path !== 'string' || path === '') throw valueError('stopProfiler needs the path of the trace to write');
     native().profilerStop(path);
   },
+  /**
+   * onestep's own CUDA kernels, process-wide (on by default where built): every GroupNorm of the
+   * EDM networks and the ratio head, with the embedding added before it and the SiLU after it,
+   * runs as one fused kernel each way instead of libtorch's five or six. Off falls back to
+   * libtorch's ops (the same numbers within float rounding), e.g. to compare.
+   */
+  setFusedKernels(on: boolean): void {
+    if (typeof on !== 'boolean') throw valueError('setFusedKernels takes a boolean');
+    native().setFusedKernels(on);
+  },
+  /** Whether the fused kernels are switched on (they run only where `fusedKernelsBuilt()`). */
+  fusedKernels(): boolean {
+    return native().fusedKernelsEnabled();
+  },
+  /** Whether this addon was built with its CUDA kernels (a CUDA libtorch and nvcc at build time). */
+  fusedKernelsBuilt(): boolean {
+    return native().fusedKernelsBuilt();
+  },
   /** Restarts the peak of `memoryInfo().peakAllocated` (benchmarks). */
   resetPeakMemory(index = 0): void {
     native().cudaResetPeak(index);

@@ -190,6 +190,55 @@ describe.runIf(hasCuda)('CUDA', () => {
     teacher.dispose();
   });
 
+  it('fuses GroupNorm + shift + SiLU into one kernel each way, within rounding of a float64 reference', () => {
+    expect(cuda.fusedKernelsBuilt()).toBe(true);
+    // Tolerances: relative to each output's largest value; float32 ≈ 1e-6 expected, bf16/fp16
+    // one rounding of the output (2⁻⁸ / 2⁻¹¹) plus float32 accumulation.
+    const tolerance = { float32: 1e-4, bfloat16: 1.6e-2, float16: 4e-3 } as const;
+    const cases: [number[], number][] = [[[4, 64, 32, 32], 16], [[3, 128, 16, 16], 32], [[2, 256, 8, 8], 32], [[2, 12, 5, 7], 3], [[1, 512, 4, 4], 32]];
+    const rows: string[] = [];
+    for (const dtype of ['float32', 'bfloat16', 'float16'] as const) {
+      for (const [shape, groups] of cases) {
+        for (const [shift, silu] of [[true, true], [false, true], [false, false]] as const) {
+          const e = native().checkGroupNormAct('cuda', dtype, shape, groups, shift, silu, 7);
+          rows.push(`${dtype} ${shape.join('x')}/${groups} shift=${shift} silu=${silu}: ${JSON.stringify(e)}`);
+          expect(e.fused).toBe(true);
+          for (const key of ['y', 'dx', 'dweight', 'dbias', ...(shift ? ['dshift'] as const : [])] as const) {
+            expect(e[key], rows.at(-1)).toBeLessThan(tolerance[dtype]);
+          }
+        }
+      }
+    }
+    console.log(rows.filter((_, i) => i % 3 === 0).join('\n'));
+  });
+
+  it('trains the same with the fused kernels as with libtorch\'s ops', async () => {
+    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
+    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
+    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
+    const labels = randint(0, 10, [256], { device: 'cuda' });
+    const data = { images, labels, classes: [], dispose() {} };
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const run = async (fused: boolean) => {
+        cuda.setFusedKernels(fused);
+        manualSeed(4);
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph: true });
+        const stats = await trainer.step(9);
+        const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });
+        trainer.dispose();
+        return { stats, samples };
+      };
+      const plain = await run(false);
+      const fused = await run(true);
+      for (const key of ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake', 'gradNormGenerator'] as const) {
+        expect(Math.abs(fused.stats[key] - plain.stats[key]), `${precision} ${key}`).toBeLessThan(precision === 'fp32' ? 1e-3 : 5e-2);
+      }
+      expect(fused.samples.sub(plain.samples).abs().max().item()).toBeLessThan(precision === 'fp32' ? 1e-3 : 1e-1);
+    }
+    cuda.setFusedKernels(true);
+    teacher.dispose();
+  });
+
   it('samples in bf16 close to float32, and writes a kernel trace', async () => {
     const teacher = EDMNetwork.create('fmnist32', { seed: 1, device: 'cuda' });
     const gen = OneStepGenerator.fromTeacher(teacher);

@@ -1,6 +1,7 @@
 // Process-wide runtime settings.
 import { afterAll, describe, expect, it } from 'vitest';
 import { cuda, ErrorCode } from '../src/index.js';
+import { native } from '../src/native.js';
 import { expectError } from './helpers.js';
 
 describe('TF32 settings', () => {
@@ -48,5 +49,26 @@ describe.skipIf(cuda.isAvailable())('the device profiler without CUDA', () => {
   it('says what it needs', async () => {
     await expectError(() => cuda.startProfiler(), ErrorCode.CudaUnavailable, /needs a CUDA build of onestep on libtorch 2 or later/);
     await expectError(() => cuda.stopProfiler(''), ErrorCode.InvalidArgValue, /needs the path/);
+  });
+});
+
+describe('onestep\'s fused kernels switch', () => {
+  it('is on by default, toggles, and refuses a non-boolean', async () => {
+    expect(cuda.fusedKernels()).toBe(true);
+    cuda.setFusedKernels(false);
+    expect(cuda.fusedKernels()).toBe(false);
+    cuda.setFusedKernels(true);
+    expect(cuda.fusedKernels()).toBe(true);
+    await expectError(() => cuda.setFusedKernels(1 as unknown as boolean), ErrorCode.InvalidArgValue, /takes a boolean/);
+  });
+
+  it.skipIf(cuda.isAvailable())('has no kernels to run without CUDA: GroupNorm + SiLU runs on libtorch\'s ops, matching float64', () => {
+    expect(cuda.fusedKernelsBuilt()).toBe(false);
+    for (const [shift, silu] of [[true, true], [false, false]] as const) {
+      const errors = native().checkGroupNormAct('cpu', 'float32', [3, 16, 6, 5], 4, shift, silu, 1);
+      expect(errors.fused).toBe(false);
+      for (const key of ['y', 'dx', 'dweight', 'dbias', ...(shift ? ['dshift'] as const : [])] as const) expect(errors[key]).toBeLessThan(1e-5);
+      expect(errors.dshift === undefined).toBe(!shift);
+    }
   });
 });

@@ -19,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   onestep::RegisterDiJSTrainer(env, exports);
   onestep::RegisterProcessGroup(env, exports);
   onestep::RegisterProfiler(env, exports);
+  onestep::RegisterKernels(env, exports);
   return exports;
 }
 

@@ -16,4 +16,5 @@ void RegisterSampling(Napi::Env env, Napi::Object exports);
 void RegisterDiJSTrainer(Napi::Env env, Napi::Object exports);
 void RegisterProcessGroup(Napi::Env env, Napi::Object exports);
 void RegisterProfiler(Napi::Env env, Napi::Object exports);
+void RegisterKernels(Napi::Env env, Napi::Object exports);
 }  // namespace onestep

@@ -25,7 +25,7 @@ at::Tensor RatioNetImpl::forward(const at::Tensor& x_in, const at::Tensor& sigma
   at::Tensor emb = model->Embed(p.c_noise.flatten().expand({x.size(0)}), labels, at::Tensor(), h.scalar_type());
   std::vector<at::Tensor> features;
   model->Encode(h, emb, features);
-  h = at::silu(head_norm->forward(features.back())).mean({2, 3});
+  h = head_norm->NormSilu(features.back()).mean({2, 3});
   if (head_hidden) h = at::silu(head_hidden->forward(h));
   return head_out->forward(h).flatten().to(at::kFloat);
 }

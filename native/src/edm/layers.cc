@@ -1,5 +1,7 @@
 #include "layers.h"
 
+#include "../kernels/group_norm_act.h"
+
 #include <cmath>
 
 namespace onestep::edm {
@@ -66,8 +68,10 @@ GroupNormImpl::GroupNormImpl(int64_t channels, double eps) : groups(std::min<int
   bias = register_parameter("bias", at::zeros({channels}));
 }
 
-at::Tensor GroupNormImpl::forward(const at::Tensor& x) {
-  return at::group_norm(x, groups, weight.to(x.dtype()), bias.to(x.dtype()), eps);
+at::Tensor GroupNormImpl::forward(const at::Tensor& x) { return kernels::GroupNormAct(x, {}, weight, bias, groups, eps, /*silu=*/false); }
+
+at::Tensor GroupNormImpl::NormSilu(const at::Tensor& x, const at::Tensor& shift) {
+  return kernels::GroupNormAct(x, shift, weight, bias, groups, eps, /*silu=*/true);
 }
 
 UNetBlockImpl::UNetBlockImpl(const UNetBlockOptions& o) : options(o) {
@@ -87,9 +91,9 @@ UNetBlockImpl::UNetBlockImpl(const UNetBlockOptions& o) : options(o) {
 }
 
 at::Tensor UNetBlockImpl::forward(const at::Tensor& input, const at::Tensor& emb) {
-  at::Tensor x = conv0(at::silu(norm0(input)));
-  at::Tensor params = affine(emb).unsqueeze(2).unsqueeze(3).to(x.dtype());
-  x = at::silu(norm1(x.add(params)));
+  at::Tensor x = conv0(norm0->NormSilu(input));
+  // The embedding is added to every pixel before norm1 (DDPM++ has no adaptive scale).
+  x = norm1->NormSilu(x, affine(emb));
   x = conv1(at::dropout(x, options.dropout, is_training()));
   x = x.add(skip ? skip(input) : input).mul(kSkipScale);
   if (options.attention) {

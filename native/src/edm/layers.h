@@ -38,6 +38,8 @@ TORCH_MODULE(Conv2d);
 struct GroupNormImpl : torch::nn::Module {
   GroupNormImpl(int64_t channels, double eps);
   at::Tensor forward(const at::Tensor& x);
+  // SiLU(GroupNorm(x + shift[:, :, None, None])), shift [N, C] or undefined: one fused kernel on CUDA.
+  at::Tensor NormSilu(const at::Tensor& x, const at::Tensor& shift = {});
   int64_t groups;
   double eps;
   at::Tensor weight, bias;

@@ -116,9 +116,9 @@ at::Tensor SongUNetImpl::forward(const at::Tensor& input, const at::Tensor& nois
   for (const auto& name : dec_names) {
     auto module = dec[name];
     if (auto norm = module->as<GroupNormImpl>()) {
-      tmp = norm->forward(x);
+      tmp = norm->NormSilu(x);
     } else if (auto conv = module->as<Conv2dImpl>()) {
-      out = conv->forward(at::silu(tmp));
+      out = conv->forward(tmp);
     } else {
       auto b = module->as<UNetBlockImpl>();
       if (x.size(1) != b->options.in_channels) {

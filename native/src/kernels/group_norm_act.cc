@@ -1,0 +1,117 @@
+#include "group_norm_act.h"
+
+#include <atomic>
+
+#ifdef ONESTEP_WITH_CUDA_KERNELS
+#include "group_norm_act_cuda.h"
+
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace onestep::kernels {
+namespace {
+
+std::atomic<bool> fused_enabled{true};
+
+// libtorch's ops: the reference, and the path on CPU or without the kernels.
+at::Tensor Composite(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight, const at::Tensor& bias, int64_t groups,
+                     double eps, bool silu) {
+  at::Tensor h = shift.defined() ? x.add(shift.to(x.dtype()).unsqueeze(2).unsqueeze(3)) : x;
+  at::Tensor y = at::group_norm(h, groups, weight.to(x.dtype()), bias.to(x.dtype()), eps);
+  return silu ? at::silu(y) : y;
+}
+
+#ifdef ONESTEP_WITH_CUDA_KERNELS
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+cuda::ElementType ElementTypeOf(const at::Tensor& x) {
+  switch (x.scalar_type()) {
+    case at::kFloat: return cuda::ElementType::kFloat32;
+    case at::kBFloat16: return cuda::ElementType::kBFloat16;
+    default: return cuda::ElementType::kFloat16;
+  }
+}
+
+cuda::GroupNormShape ShapeOf(const at::Tensor& x, int64_t groups) { return {x.size(0), x.size(1), x.size(2) * x.size(3), groups}; }
+
+const float* FloatData(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+
+void Check(int error, const char* what) {
+  TORCH_CHECK(error == 0, "onestep's fused GroupNorm ", what, " kernel failed to launch (CUDA error ", error, ")");
+}
+
+// The inputs arrive contiguous, weight and bias float32, shift float32 [N, C] or undefined.
+struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight,
+                            const at::Tensor& bias, int64_t groups, double eps, bool silu) {
+    at::Tensor y = at::empty_like(x);
+    at::Tensor mean = at::empty({x.size(0) * groups}, x.options().dtype(at::kFloat));
+    at::Tensor rstd = at::empty_like(mean);
+    Check(cuda::GroupNormActForward(ElementTypeOf(x), ShapeOf(x, groups), x.data_ptr(), FloatData(shift), weight.data_ptr<float>(),
+                                    bias.data_ptr<float>(), static_cast<float>(eps), silu, y.data_ptr(), mean.data_ptr<float>(),
+                                    rstd.data_ptr<float>(), c10::cuda::getCurrentCUDAStream(x.device().index()).stream()),
+          "forward");
+    // Only the input is kept (not the normalised or activated tensors): the backward recomputes them.
+    ctx->save_for_backward({x, shift, weight, bias, mean, rstd});
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["silu"] = silu;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &shift = saved[1], &weight = saved[2], &bias = saved[3], &mean = saved[4], &rstd = saved[5];
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    const bool silu = ctx->saved_data["silu"].toBool();
+    at::Tensor dy = grad_outputs[0].to(x.dtype()).contiguous();
+    at::Tensor dx = at::empty_like(x);
+    auto float_options = x.options().dtype(at::kFloat);
+    at::Tensor dweight_nc = at::empty({x.size(0), x.size(1)}, float_options);
+    at::Tensor dbias_nc = at::empty_like(dweight_nc);
+    at::Tensor dshift = shift.defined() ? at::empty_like(dweight_nc) : at::Tensor();
+    Check(cuda::GroupNormActBackward(ElementTypeOf(x), ShapeOf(x, groups), dy.data_ptr(), x.data_ptr(), FloatData(shift),
+                                     weight.data_ptr<float>(), bias.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
+                                     silu, dx.data_ptr(), dweight_nc.data_ptr<float>(), dbias_nc.data_ptr<float>(),
+                                     shift.defined() ? dshift.data_ptr<float>() : nullptr,
+                                     c10::cuda::getCurrentCUDAStream(x.device().index()).stream()),
+          "backward");
+    return {dx, dshift, dweight_nc.sum(0), dbias_nc.sum(0), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+bool FusedApplies(const at::Tensor& x, int64_t groups) {
+  const auto dtype = x.scalar_type();
+  return fused_enabled.load(std::memory_order_relaxed) && x.is_cuda() && x.dim() == 4 && groups > 0 && x.size(1) % groups == 0 &&
+         (dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf) &&
+         x.numel() / x.size(0) / groups < (int64_t{1} << 30);  // a group's elements are indexed in 32 bits
+}
+#endif
+
+}  // namespace
+
+at::Tensor GroupNormAct(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight, const at::Tensor& bias, int64_t groups,
+                        double eps, bool silu) {
+#ifdef ONESTEP_WITH_CUDA_KERNELS
+  if (FusedApplies(x, groups)) {
+    // The casts are recorded by autograd (their backward brings gradients back to the masters'
+    // dtype); on float32 masters and a float32 shift they are no-ops.
+    at::Tensor shift32 = shift.defined() ? shift.to(at::kFloat).contiguous() : at::Tensor();
+    return FusedGroupNormAct::apply(x.contiguous(), shift32, weight.to(at::kFloat).contiguous(), bias.to(at::kFloat).contiguous(), groups,
+                                    eps, silu);
+  }
+#endif
+  return Composite(x, shift, weight, bias, groups, eps, silu);
+}
+
+bool FusedKernelsBuilt() {
+#ifdef ONESTEP_WITH_CUDA_KERNELS
+  return true;
+#else
+  return false;
+#endif
+}
+void SetFusedKernels(bool enabled) { fused_enabled.store(enabled); }
+bool FusedKernelsEnabled() { return fused_enabled.load(); }
+
+}  // namespace onestep::kernels
