@@ -35,20 +35,22 @@ cuda::ElementType ElementTypeOf(const at::Tensor& x) {
 
 cuda::GroupNormShape ShapeOf(const at::Tensor& x, int64_t groups) { return {x.size(0), x.size(1), x.size(2) * x.size(3), groups}; }
 
-const float* FloatData(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
+// "No shift" travels as an empty tensor: autograd::Function records every input's device and dtype,
+// which an undefined tensor does not have.
+const float* ShiftData(const at::Tensor& shift) { return shift.numel() > 0 ? shift.data_ptr<float>() : nullptr; }
 
 void Check(int error, const char* what) {
   TORCH_CHECK(error == 0, "onestep's fused GroupNorm ", what, " kernel failed to launch (CUDA error ", error, ")");
 }
 
-// The inputs arrive contiguous, weight and bias float32, shift float32 [N, C] or undefined.
+// The inputs arrive contiguous, weight and bias float32, shift float32 [N, C] or empty.
 struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight,
                             const at::Tensor& bias, int64_t groups, double eps, bool silu) {
     at::Tensor y = at::empty_like(x);
     at::Tensor mean = at::empty({x.size(0) * groups}, x.options().dtype(at::kFloat));
     at::Tensor rstd = at::empty_like(mean);
-    Check(cuda::GroupNormActForward(ElementTypeOf(x), ShapeOf(x, groups), x.data_ptr(), FloatData(shift), weight.data_ptr<float>(),
+    Check(cuda::GroupNormActForward(ElementTypeOf(x), ShapeOf(x, groups), x.data_ptr(), ShiftData(shift), weight.data_ptr<float>(),
                                     bias.data_ptr<float>(), static_cast<float>(eps), silu, y.data_ptr(), mean.data_ptr<float>(),
                                     rstd.data_ptr<float>(), c10::cuda::getCurrentCUDAStream(x.device().index()).stream()),
           "forward");
@@ -60,6 +62,7 @@ struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    if (!grad_outputs[0].defined()) return variable_list(7);
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &shift = saved[1], &weight = saved[2], &bias = saved[3], &mean = saved[4], &rstd = saved[5];
     const int64_t groups = ctx->saved_data["groups"].toInt();
@@ -69,11 +72,12 @@ struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
     auto float_options = x.options().dtype(at::kFloat);
     at::Tensor dweight_nc = at::empty({x.size(0), x.size(1)}, float_options);
     at::Tensor dbias_nc = at::empty_like(dweight_nc);
-    at::Tensor dshift = shift.defined() ? at::empty_like(dweight_nc) : at::Tensor();
-    Check(cuda::GroupNormActBackward(ElementTypeOf(x), ShapeOf(x, groups), dy.data_ptr(), x.data_ptr(), FloatData(shift),
+    const bool has_shift = shift.numel() > 0;
+    at::Tensor dshift = has_shift ? at::empty_like(dweight_nc) : at::Tensor();
+    Check(cuda::GroupNormActBackward(ElementTypeOf(x), ShapeOf(x, groups), dy.data_ptr(), x.data_ptr(), ShiftData(shift),
                                      weight.data_ptr<float>(), bias.data_ptr<float>(), mean.data_ptr<float>(), rstd.data_ptr<float>(),
                                      silu, dx.data_ptr(), dweight_nc.data_ptr<float>(), dbias_nc.data_ptr<float>(),
-                                     shift.defined() ? dshift.data_ptr<float>() : nullptr,
+                                     has_shift ? dshift.data_ptr<float>() : nullptr,
                                      c10::cuda::getCurrentCUDAStream(x.device().index()).stream()),
           "backward");
     return {dx, dshift, dweight_nc.sum(0), dbias_nc.sum(0), at::Tensor(), at::Tensor(), at::Tensor()};
@@ -96,7 +100,7 @@ at::Tensor GroupNormAct(const at::Tensor& x, const at::Tensor& shift, const at::
   if (FusedApplies(x, groups)) {
     // The casts are recorded by autograd (their backward brings gradients back to the masters'
     // dtype); on float32 masters and a float32 shift they are no-ops.
-    at::Tensor shift32 = shift.defined() ? shift.to(at::kFloat).contiguous() : at::Tensor();
+    at::Tensor shift32 = shift.defined() ? shift.to(at::kFloat).contiguous() : at::empty({0}, x.options().dtype(at::kFloat));
     return FusedGroupNormAct::apply(x.contiguous(), shift32, weight.to(at::kFloat).contiguous(), bias.to(at::kFloat).contiguous(), groups,
                                     eps, silu);
   }
