@@ -55,6 +55,8 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: 'fp32' },
     // Replay each iteration from a CUDA graph (one process only): with --precision bf16, 1.5× PyTorch eager.
     'cuda-graph': { type: 'boolean', default: false },
+    // libtorch's GroupNorm and SiLU instead of onestep's fused CUDA kernels (cuda.setFusedKernels).
+    'no-fused': { type: 'boolean', default: false },
   },
 });
 // Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
@@ -65,6 +67,7 @@ const device = processGroup?.device ?? (args.device as Device);
 const gpu = device.startsWith('cuda');
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays (−12 % per DiJS step on an H100).
 if (gpu) cuda.setCudnnBenchmark(true);
+if (args['no-fused']) cuda.setFusedKernels(false);
 // A CPU run is a demonstration: a small batch and budget that finish in minutes.
 const kimg = Number(args.kimg ?? (gpu ? 1000 : 0.4));
 const batch = Number(args.batch ?? (gpu ? 256 : 16));

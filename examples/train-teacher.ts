@@ -46,6 +46,8 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: 'fp32' },
     // Stop (with a checkpoint) after this many seconds of training, wherever --kimg has got to.
     'max-seconds': { type: 'string' },
+    // libtorch's GroupNorm and SiLU instead of onestep's fused CUDA kernels (cuda.setFusedKernels).
+    'no-fused': { type: 'boolean', default: false },
   },
 });
 // Started by `npx onestep launch --nproc N …`: one process per GPU (or CPU process), data parallel;
@@ -55,6 +57,7 @@ const lead = (processGroup?.rank ?? 0) === 0;
 const device = processGroup?.device ?? (args.device as Device);
 // As EDM's training script: the shapes repeat, so cuDNN's autotuning pays.
 if (device.startsWith('cuda')) cuda.setCudnnBenchmark(true);
+if (args['no-fused']) cuda.setFusedKernels(false);
 const totalImages = Number(args.kimg) * 1000;
 const reportEvery = Number(args['report-every']);
 const TINY: EDMConfig = { ...PRESETS.fmnist32, channelMult: [1, 2], attnResolutions: [16], modelChannels: 16, numBlocks: 1, dropout: 0 };

@@ -195,7 +195,12 @@ describe.runIf(hasCuda)('CUDA', () => {
     // Tolerances: relative to each output's largest value; float32 ≈ 1e-6 expected, bf16/fp16
     // one rounding of the output (2⁻⁸ / 2⁻¹¹) plus float32 accumulation.
     const tolerance = { float32: 1e-4, bfloat16: 1.6e-2, float16: 4e-3 } as const;
-    const cases: [number[], number][] = [[[4, 64, 32, 32], 16], [[3, 128, 16, 16], 32], [[2, 256, 8, 8], 32], [[2, 12, 5, 7], 3], [[1, 512, 4, 4], 32]];
+    // Register-cached kernels with 8, 4, 2 and 1 vectors per thread (warp or per-thread channel
+    // sums), then the loop kernels: channels not a multiple of 4 elements, and a group too large.
+    const cases: [number[], number][] = [
+      [[4, 64, 32, 32], 16], [[2, 256, 16, 16], 32], [[3, 128, 16, 16], 32], [[2, 256, 8, 8], 32], [[1, 512, 4, 4], 32],
+      [[2, 12, 5, 7], 3], [[1, 64, 64, 64], 16],
+    ];
     const rows: string[] = [];
     for (const dtype of ['float32', 'bfloat16', 'float16'] as const) {
       for (const [shape, groups] of cases) {

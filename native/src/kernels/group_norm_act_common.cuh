@@ -1,0 +1,73 @@
+// Device helpers shared by the fused GroupNorm kernels: element loads and stores in float32
+// arithmetic, warp and block sums, the sigmoid, and where a (sample, group) block's data lives.
+#pragma once
+#include "group_norm_act_cuda.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace onestep::kernels::cuda::detail {
+
+__device__ __forceinline__ float ToFloat(float v) { return v; }
+__device__ __forceinline__ float ToFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float ToFloat(__half v) { return __half2float(v); }
+template <typename T> __device__ __forceinline__ T FromFloat(float v);
+template <> __device__ __forceinline__ float FromFloat<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 FromFloat<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+template <> __device__ __forceinline__ __half FromFloat<__half>(float v) { return __float2half(v); }
+
+template <typename T> __device__ __forceinline__ float Load(const T* p, int i) { return ToFloat(p[i]); }
+template <typename T> __device__ __forceinline__ void Store(T* p, int i, float v) { p[i] = FromFloat<T>(v); }
+
+// Four consecutive elements as one aligned memory transaction (8 bytes in 16-bit types, 16 in float32).
+constexpr int kVector = 4;
+template <typename T> struct alignas(sizeof(T) * kVector) Vector { T v[kVector]; };
+template <typename T> __device__ __forceinline__ void LoadVector(const T* p, int i, float (&out)[kVector]) {
+  const Vector<T> q = *reinterpret_cast<const Vector<T>*>(p + i);
+#pragma unroll
+  for (int j = 0; j < kVector; ++j) out[j] = ToFloat(q.v[j]);
+}
+template <typename T> __device__ __forceinline__ void StoreVector(T* p, int i, const float (&in)[kVector]) {
+  Vector<T> q;
+#pragma unroll
+  for (int j = 0; j < kVector; ++j) q.v[j] = FromFloat<T>(in[j]);
+  *reinterpret_cast<Vector<T>*>(p + i) = q;
+}
+
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// The sum of `v` over a block of kThreads, returned to every thread. `scratch` holds kThreads / 32
+// floats; the leading barrier lets consecutive calls reuse it.
+template <int kThreads>
+__device__ __forceinline__ float BlockSum(float v, float* scratch) {
+  v = WarpSum(v);
+  __syncthreads();
+  if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kThreads / 32; ++w) total += scratch[w];
+  return total;
+}
+
+__device__ __forceinline__ float Sigmoid(float v) { return 1.f / (1.f + __expf(-v)); }
+
+// Where one (sample, group) block's data lives: the group's channels are adjacent in NCHW, so its
+// channels-per-group · hw elements are contiguous.
+struct Group {
+  int index, sample, first_channel, count;
+  __device__ explicit Group(const GroupNormShape& s)
+      : index(blockIdx.x),
+        sample(blockIdx.x / static_cast<int>(s.groups)),
+        first_channel(blockIdx.x % static_cast<int>(s.groups) * static_cast<int>(s.channels / s.groups)),
+        count(static_cast<int>(s.channels / s.groups * s.hw)) {}
+  __device__ int64_t Offset(const GroupNormShape& s) const { return (static_cast<int64_t>(sample) * s.channels + first_channel) * s.hw; }
+  __device__ int64_t ChannelIndex(const GroupNormShape& s) const { return static_cast<int64_t>(sample) * s.channels + first_channel; }
+};
+
+}  // namespace onestep::kernels::cuda::detail
