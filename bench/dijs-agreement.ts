@@ -5,9 +5,12 @@
  *    of the online generator's samples (Adam's first steps move each weight by ~lr whatever the
  *    gradient's size, so rounding that flips a tiny gradient's sign shows there: measured on an
  *    H100, ~6e-3 for bf16 and ~2e-4 for a graph of the float32 step);
- * 2. --curve N: an N-iteration training curve (ratio loss and accuracies per window) for the plain
- *    step with two seeds (run-to-run noise) and for the fast path with the first seed.
- *   npx tsx bench/dijs-agreement.ts [--batch 64] [--curve 2000] [--tf32] [--cudnn-benchmark] [--no-fused]
+ * 2. --curve N: an N-iteration training curve (ratio loss and accuracies per window) for a baseline
+ *    with two seeds (run-to-run noise) and a candidate with the first seed. --curve-of fast (the
+ *    default): the plain step against bf16 + CUDA graph (+ the fused kernels where built); --curve-of
+ *    fused: bf16 + CUDA graph with libtorch's GroupNorm/SiLU against the same with the fused kernels.
+ * "plain" is float32, eager, libtorch's GroupNorm/SiLU; each variant below turns one thing on.
+ *   npx tsx bench/dijs-agreement.ts [--batch 64] [--curve 2000] [--curve-of fast|fused] [--tf32] [--cudnn-benchmark]
  */
 import { parseArgs } from 'node:util';
 import { cuda, DiJSTrainer, EDMNetwork, FashionMNIST, manualSeed, type DiJSOptions, type DiJSStats, type Tensor } from '../src/index.js';
@@ -16,6 +19,7 @@ import { applyCudaFlags, cudaFlagOptions } from './cuda-flags.js';
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '64' }, curve: { type: 'string', default: '0' }, window: { type: 'string', default: '250' },
+    'curve-of': { type: 'string', default: 'fast' },
     ...cudaFlagOptions,
   },
 });
@@ -26,7 +30,11 @@ const data = await FashionMNIST.load({ split: 'train', device });
 const batchSize = Number(values.batch);
 const keys = ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake'] as const;
 
-function trainer(options: DiJSOptions, seed: number): DiJSTrainer {
+// A variant: the trainer's options and whether onestep's fused kernels run (a process-wide switch).
+type Variant = DiJSOptions & { fused?: boolean };
+const fusedBuilt = device === 'cuda' && cuda.fusedKernelsBuilt();
+function trainer({ fused = false, ...options }: Variant, seed: number): DiJSTrainer {
+  cuda.setFusedKernels(fused);
   manualSeed(seed);
   return new DiJSTrainer({ teacher, data, device, batchSize, seed, ...options });
 }
@@ -35,11 +43,12 @@ async function relative(a: Tensor, b: Tensor): Promise<number> {
   return (await norm(a.sub(b))) / (await norm(b));
 }
 
-const allVariants: [string, DiJSOptions][] = [
-  ['bf16', { precision: 'bf16' }], ['bf16-autocast', { precision: 'bf16-autocast' }],
+const allVariants: [string, Variant][] = [
+  ['fused kernels', { fused: true }], ['bf16', { precision: 'bf16' }], ['bf16-autocast', { precision: 'bf16-autocast' }],
   ['cuda-graph', { cudaGraph: true }], ['bf16 + cuda-graph', { precision: 'bf16', cudaGraph: true }],
+  ['bf16 + cuda-graph + fused kernels', { precision: 'bf16', cudaGraph: true, fused: true }],
 ];
-const variants = allVariants.filter(([, o]) => device === 'cuda' || !o.cudaGraph);
+const variants = allVariants.filter(([, o]) => (device === 'cuda' || !o.cudaGraph) && (fusedBuilt || !o.fused));
 
 // 1. Agreement after 6 iterations from the same state and the same draws.
 const plain = trainer({}, 11);
@@ -64,7 +73,7 @@ plainSamples.dispose();
 const iterations = Number(values.curve);
 if (iterations > 0) {
   const every = Number(values.window);
-  const curve = async (options: DiJSOptions, seed: number): Promise<number[][]> => {
+  const curve = async (options: Variant, seed: number): Promise<number[][]> => {
     const t = trainer(options, seed);
     const windows: number[][] = [];
     let sums = [0, 0, 0];
@@ -79,12 +88,15 @@ if (iterations > 0) {
     t.dispose();
     return windows;
   };
-  const fast: DiJSOptions = device === 'cuda' ? { precision: 'bf16', cudaGraph: true } : { precision: 'bf16' };
+  const fast: Variant = device === 'cuda' ? { precision: 'bf16', cudaGraph: true, fused: fusedBuilt } : { precision: 'bf16' };
+  const name = (v: Variant) => [v.precision ?? 'fp32', v.cudaGraph && 'cuda-graph', v.fused && 'fused kernels'].filter(Boolean).join(' + ');
+  const [baseline, candidate]: [Variant, Variant] = values['curve-of'] === 'fused' ? [{ ...fast, fused: false }, fast] : [{}, fast];
   const runs: [string, number[][]][] = [];
-  for (const [name, options, seed] of [['plain, seed 1', {}, 1], ['plain, seed 2', {}, 2], [`${fast.precision}${fast.cudaGraph ? ' + cuda-graph' : ''}, seed 1`, fast, 1]] as const) {
+  for (const [options, seed] of [[baseline, 1], [baseline, 2], [candidate, 1]] as const) {
+    const label = `${name(options)}, seed ${seed}`;
     const t0 = performance.now();
-    runs.push([name, await curve(options, seed)]);
-    console.log(`${name}: ${((performance.now() - t0) / 1000).toFixed(0)} s; ratio loss per window ${runs.at(-1)![1].map((w) => w[0]!.toFixed(3)).join(' ')}`);
+    runs.push([label, await curve(options, seed)]);
+    console.log(`${label}: ${((performance.now() - t0) / 1000).toFixed(0)} s; ratio loss per window ${runs.at(-1)![1].map((w) => w[0]!.toFixed(3)).join(' ')}`);
   }
   console.log(`\ntraining curves (${iterations} iterations, batch ${batchSize}; mean per ${every} iterations: ratio loss / accuracy real / accuracy fake):`);
   console.log(`| iterations | ${runs.map(([n]) => n).join(' | ')} |`);
@@ -93,7 +105,7 @@ if (iterations > 0) {
     console.log(`| ${(w + 1) * every} | ${runs.map(([, r]) => r[w]!.map((x) => x.toFixed(3)).join(' / ')).join(' | ')} |`);
   }
   const gap = (a: number[][], b: number[][]) => Math.max(...a.map((row, i) => Math.abs(row[0]! - b[i]![0]!)));
-  console.log(`RESULT curve: largest window gap in ratio loss — seed vs seed ${gap(runs[0]![1], runs[1]![1]).toFixed(4)}, fast vs plain (same seed) ${gap(runs[2]![1], runs[0]![1]).toFixed(4)}`);
+  console.log(`RESULT curve: largest window gap in ratio loss — seed vs seed ${gap(runs[0]![1], runs[1]![1]).toFixed(4)}, candidate vs baseline (same seed) ${gap(runs[2]![1], runs[0]![1]).toFixed(4)}`);
 }
 teacher.dispose();
 data.dispose();
