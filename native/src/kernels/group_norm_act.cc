@@ -5,6 +5,7 @@
 #ifdef ONESTEP_WITH_CUDA_KERNELS
 #include "group_norm_act_cuda.h"
 
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 
@@ -47,6 +48,7 @@ void Check(int error, const char* what) {
 struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight,
                             const at::Tensor& bias, int64_t groups, double eps, bool silu) {
+    const c10::cuda::CUDAGuard device_guard(x.device());  // the kernel runs on x's device, whichever is current
     at::Tensor y = at::empty_like(x);
     at::Tensor mean = at::empty({x.size(0) * groups}, x.options().dtype(at::kFloat));
     at::Tensor rstd = at::empty_like(mean);
@@ -65,6 +67,7 @@ struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
     if (!grad_outputs[0].defined()) return variable_list(7);
     auto saved = ctx->get_saved_variables();
     const at::Tensor &x = saved[0], &shift = saved[1], &weight = saved[2], &bias = saved[3], &mean = saved[4], &rstd = saved[5];
+    const c10::cuda::CUDAGuard device_guard(x.device());
     const int64_t groups = ctx->saved_data["groups"].toInt();
     const bool silu = ctx->saved_data["silu"].toBool();
     at::Tensor dy = grad_outputs[0].to(x.dtype()).contiguous();
@@ -84,11 +87,17 @@ struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
   }
 };
 
-bool FusedApplies(const at::Tensor& x, int64_t groups) {
+// The kernels trust their pointers, so anything unusual — other devices, shapes that do not match,
+// an empty batch — takes libtorch's ops, which check and raise a clear error where one is due.
+bool FusedApplies(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight, const at::Tensor& bias, int64_t groups) {
   const auto dtype = x.scalar_type();
-  return fused_enabled.load(std::memory_order_relaxed) && x.is_cuda() && x.dim() == 4 && groups > 0 && x.size(1) % groups == 0 &&
-         (dtype == at::kFloat || dtype == at::kBFloat16 || dtype == at::kHalf) &&
-         x.numel() / x.size(0) / groups < (int64_t{1} << 30);  // a group's elements are indexed in 32 bits
+  if (!fused_enabled.load(std::memory_order_relaxed) || !x.is_cuda() || x.dim() != 4 || x.numel() == 0) return false;
+  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) return false;
+  const int64_t n = x.size(0), c = x.size(1);
+  auto on_x = [&](const at::Tensor& t) { return t.device() == x.device(); };
+  return groups > 0 && c % groups == 0 && x.numel() / n / groups < (int64_t{1} << 30) &&  // a group is indexed in 32 bits
+         weight.defined() && bias.defined() && on_x(weight) && on_x(bias) && weight.numel() == c && bias.numel() == c &&
+         (!shift.defined() || (on_x(shift) && shift.dim() == 2 && shift.size(0) == n && shift.size(1) == c));
 }
 #endif
 
@@ -97,7 +106,7 @@ bool FusedApplies(const at::Tensor& x, int64_t groups) {
 at::Tensor GroupNormAct(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight, const at::Tensor& bias, int64_t groups,
                         double eps, bool silu) {
 #ifdef ONESTEP_WITH_CUDA_KERNELS
-  if (FusedApplies(x, groups)) {
+  if (FusedApplies(x, shift, weight, bias, groups)) {
     // The casts are recorded by autograd (their backward brings gradients back to the masters'
     // dtype); on float32 masters and a float32 shift they are no-ops.
     at::Tensor shift32 = shift.defined() ? shift.to(at::kFloat).contiguous() : at::empty({0}, x.options().dtype(at::kFloat));
