@@ -1,5 +1,6 @@
 #include "group_norm_act.h"
 
+#include <array>
 #include <atomic>
 
 #ifdef ONESTEP_WITH_CUDA_KERNELS
@@ -87,11 +88,33 @@ struct FusedGroupNormAct : torch::autograd::Function<FusedGroupNormAct> {
   }
 };
 
+// Whether the kernels can run on `device`, asked once per device: a build whose architectures do
+// not include this GPU (e.g. TORCH_CUDA_ARCH_LIST=9.0 on an older card) falls back to libtorch's
+// ops with one warning instead of failing every call.
+bool LoadableOn(const c10::Device& device) {
+  static std::array<std::atomic<int>, 64> state{};  // 0 unknown, 1 yes, 2 no
+  const int index = device.index() < 0 ? 0 : device.index();
+  if (index >= static_cast<int>(state.size())) return false;
+  int known = state[index].load(std::memory_order_relaxed);
+  if (known == 0) {
+    const c10::cuda::CUDAGuard device_guard(device);
+    const int error = cuda::KernelsLoadable();
+    if (error != 0) {
+      TORCH_WARN("onestep's fused CUDA kernels have no code for GPU ", index, " (CUDA error ", error,
+                 "): GroupNorm runs on libtorch's ops there. Rebuild with its architecture in TORCH_CUDA_ARCH_LIST or "
+                 "CMAKE_CUDA_ARCHITECTURES (npm run rebuild:native) to use them.");
+    }
+    known = error == 0 ? 1 : 2;
+    state[index].store(known, std::memory_order_relaxed);
+  }
+  return known == 1;
+}
+
 // The kernels trust their pointers, so anything unusual — other devices, shapes that do not match,
 // an empty batch — takes libtorch's ops, which check and raise a clear error where one is due.
 bool FusedApplies(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& weight, const at::Tensor& bias, int64_t groups) {
   const auto dtype = x.scalar_type();
-  if (!fused_enabled.load(std::memory_order_relaxed) || !x.is_cuda() || x.dim() != 4 || x.numel() == 0) return false;
+  if (!fused_enabled.load(std::memory_order_relaxed) || !x.is_cuda() || x.dim() != 4 || x.numel() == 0 || !LoadableOn(x.device())) return false;
   if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) return false;
   const int64_t n = x.size(0), c = x.size(1);
   auto on_x = [&](const at::Tensor& t) { return t.device() == x.device(); };

@@ -72,6 +72,13 @@ int BackwardAs(const GroupNormShape& s, const void* dy, const void* x, const flo
 
 }  // namespace
 
+int KernelsLoadable() {
+  cudaFuncAttributes attributes;
+  const cudaError_t error = cudaFuncGetAttributes(&attributes, reinterpret_cast<const void*>(&CachedForwardKernel<float, true, 1>));
+  cudaGetLastError();  // not sticky: clear it so that libtorch's next check does not see it
+  return static_cast<int>(error);
+}
+
 int GroupNormActForward(ElementType type, const GroupNormShape& shape, const void* x, const float* shift, const float* weight,
                         const float* bias, float eps, bool silu, void* y, float* mean, float* rstd, void* stream) {
   auto s = static_cast<cudaStream_t>(stream);

@@ -8,6 +8,10 @@ namespace onestep::kernels::cuda {
 
 enum class ElementType { kFloat32, kBFloat16, kFloat16 };
 
+// Whether this binary holds code the current device can run (its architecture was built, or PTX
+// the driver can compile for it): a cudaError_t as int, 0 when it does.
+int KernelsLoadable();
+
 struct GroupNormShape {
   int64_t n, channels, hw;  // x is [n, channels, hw] contiguous (NCHW with H·W flattened)
   int64_t groups;
