@@ -74,16 +74,10 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
                      const float* __restrict__ weight_all, const float* __restrict__ bias_all, const float* __restrict__ mean_in,
                      const float* __restrict__ rstd_in, T* __restrict__ dx_all, float* __restrict__ dweight_nc,
                      float* __restrict__ dbias_nc, float* __restrict__ dshift_all) {
-  // Per channel of the group: Σ dz, Σ dz·x̂, Σ x̂, where z is the affine output (SiLU's input).
-  extern __shared__ float channel_sums[];
+  extern __shared__ float shared[];
   const Group group(shape);
-  const int hw = static_cast<int>(shape.hw), vectors = group.count / kVector, per_group = group.count / hw;
-  float* sum_dz = channel_sums;
-  float* sum_dz_xhat = channel_sums + per_group;
-  float* sum_xhat = channel_sums + 2 * per_group;
-  for (int c = threadIdx.x; c < 3 * per_group; c += kCachedThreads) channel_sums[c] = 0.f;
-  __syncthreads();
-
+  const int hw = static_cast<int>(shape.hw), vectors = group.count / kVector;
+  ChannelSums sums(shared, group.count / hw);
   const T* x = x_all + group.Offset(shape);
   const T* dy = dy_all + group.Offset(shape);
   T* dx = dx_all + group.Offset(shape);
@@ -106,14 +100,11 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
       float xs[kVector];
       LoadVector(x, i, xs);
       LoadVector(dy, i, dz[k]);
-      const float s = shift ? shift[c] : 0.f, w = weight[c], beta = bias[c];
+      const float s = shift ? shift[c] : 0.f;
 #pragma unroll
       for (int j = 0; j < kVector; ++j) {
         xhat[k][j] = (xs[j] + s - mean) * rstd;
-        if (kSilu) {
-          const float z = xhat[k][j] * w + beta, sig = Sigmoid(z);
-          dz[k][j] *= sig * (1.f + z * (1.f - sig));
-        }
+        dz[k][j] = PreActivationGrad<kSilu>(dz[k][j], xhat[k][j], weight[c], bias[c]);
         a += dz[k][j];
         b += dz[k][j] * xhat[k][j];
         e += xhat[k][j];
@@ -125,22 +116,11 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
       e = WarpSum(e);
       if (threadIdx.x % 32 != 0) continue;
     }
-    if (mine) {
-      atomicAdd(&sum_dz[c], a);
-      atomicAdd(&sum_dz_xhat[c], b);
-      atomicAdd(&sum_xhat[c], e);
-    }
+    if (mine) sums.Add(c, a, b, e);
   }
   __syncthreads();
 
-  // dL/dx̂ = dz·γ; dL/dh = rstd · (dL/dx̂ − mean(dL/dx̂) − x̂ · mean(dL/dx̂ · x̂)), means over the group.
-  float mean_g = 0.f, mean_g_xhat = 0.f;
-  for (int c = 0; c < per_group; ++c) {
-    mean_g += weight[c] * sum_dz[c];
-    mean_g_xhat += weight[c] * sum_dz_xhat[c];
-  }
-  mean_g /= group.count;
-  mean_g_xhat /= group.count;
+  const GroupGradient grad(sums, weight, group.count, rstd);
 #pragma unroll
   for (int k = 0; k < kVectors; ++k) {
     const int vector = threadIdx.x + k * kCachedThreads;
@@ -149,17 +129,11 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
       const float w = weight[i / hw];
       float out[kVector];
 #pragma unroll
-      for (int j = 0; j < kVector; ++j) out[j] = rstd * (dz[k][j] * w - mean_g - xhat[k][j] * mean_g_xhat);
+      for (int j = 0; j < kVector; ++j) out[j] = grad.Dx(dz[k][j], xhat[k][j], w);
       StoreVector(dx, i, out);
     }
   }
-  for (int c = threadIdx.x; c < per_group; c += kCachedThreads) {
-    const int64_t nc = group.ChannelIndex(shape) + c;
-    dweight_nc[nc] = sum_dz_xhat[c];
-    dbias_nc[nc] = sum_dz[c];
-    // The shift is added before the norm: its gradient is dL/dh summed over the channel's pixels.
-    if (dshift_all) dshift_all[nc] = rstd * (weight[c] * sum_dz[c] - hw * mean_g - mean_g_xhat * sum_xhat[c]);
-  }
+  grad.WriteChannels(sums, weight, hw, group.ChannelIndex(shape), dweight_nc, dbias_nc, dshift_all);
 }
 
 }  // namespace onestep::kernels::cuda::detail

@@ -57,6 +57,58 @@ __device__ __forceinline__ float BlockSum(float v, float* scratch) {
 
 __device__ __forceinline__ float Sigmoid(float v) { return 1.f / (1.f + __expf(-v)); }
 
+// dL/dz, where z = x̂·γ + β is SiLU's input (the identity's gradient without SiLU).
+template <bool kSilu>
+__device__ __forceinline__ float PreActivationGrad(float dy, float xhat, float weight, float bias) {
+  if (!kSilu) return dy;
+  const float z = xhat * weight + bias, s = Sigmoid(z);
+  return dy * (s * (1.f + z * (1.f - s)));
+}
+
+// The backward's per-channel sums over a group, in shared memory: Σ dz, Σ dz·x̂, Σ x̂.
+struct ChannelSums {
+  float *dz, *dz_xhat, *xhat;
+  int per_group;
+  // Zeroed by the block (followed by a barrier) over the 3 · per_group floats at `shared`.
+  __device__ ChannelSums(float* shared, int per_group)
+      : dz(shared), dz_xhat(shared + per_group), xhat(shared + 2 * per_group), per_group(per_group) {
+    for (int c = threadIdx.x; c < 3 * per_group; c += blockDim.x) shared[c] = 0.f;
+    __syncthreads();
+  }
+  __device__ void Add(int c, float sum_dz, float sum_dz_xhat, float sum_xhat) {
+    atomicAdd(&dz[c], sum_dz);
+    atomicAdd(&dz_xhat[c], sum_dz_xhat);
+    atomicAdd(&xhat[c], sum_xhat);
+  }
+};
+
+// From the channel sums (after a barrier): dL/dx̂ = dz·γ and
+// dL/dh = rstd · (dL/dx̂ − mean(dL/dx̂) − x̂ · mean(dL/dx̂ · x̂)), the means over the group.
+struct GroupGradient {
+  float rstd, mean_g, mean_g_xhat;
+  __device__ GroupGradient(const ChannelSums& sums, const float* weight, int count, float rstd) : rstd(rstd), mean_g(0.f), mean_g_xhat(0.f) {
+    for (int c = 0; c < sums.per_group; ++c) {
+      mean_g += weight[c] * sums.dz[c];
+      mean_g_xhat += weight[c] * sums.dz_xhat[c];
+    }
+    mean_g /= count;
+    mean_g_xhat /= count;
+  }
+  __device__ float Dx(float dz, float xhat, float weight) const { return rstd * (dz * weight - mean_g - xhat * mean_g_xhat); }
+
+  // Per (sample, channel): the partial sums of dγ and dβ and, with a shift, its gradient — dL/dh
+  // summed over the channel's pixels, since the shift is added before the norm.
+  __device__ void WriteChannels(const ChannelSums& sums, const float* weight, int hw, int64_t first_nc, float* dweight_nc,
+                                float* dbias_nc, float* dshift_all) const {
+    for (int c = threadIdx.x; c < sums.per_group; c += blockDim.x) {
+      const int64_t nc = first_nc + c;
+      dweight_nc[nc] = sums.dz_xhat[c];
+      dbias_nc[nc] = sums.dz[c];
+      if (dshift_all) dshift_all[nc] = rstd * (weight[c] * sums.dz[c] - hw * mean_g - mean_g_xhat * sums.xhat[c]);
+    }
+  }
+};
+
 // Where one (sample, group) block's data lives: the group's channels are adjacent in NCHW, so its
 // channels-per-group · hw elements are contiguous.
 struct Group {
