@@ -1,4 +1,4 @@
-# Sourced by the GPU-machine result scripts (dijs-pipeline.sh, dijs-pair.sh, teacher-continue.sh):
+# Sourced by the GPU-machine result scripts (dijs-pipeline.sh, dijs-sweep.sh, teacher-continue.sh):
 # Node on the PATH, $out (= $OUT, what comes back), the card's name, the addon built unless a
 # prebuild was carried, and $run: tsx, or with NPROC=n > 1
 # `onestep launch` over n GPUs (data parallel; --batch stays per GPU).

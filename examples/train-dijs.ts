@@ -30,6 +30,9 @@ const { values: args } = parseArgs({
     // best so far: FID 8.14 instead of 8.95 at 1 M images (README, Results).
     'lr-decay-kimg': { type: 'string', default: '200' },
     'sigma-init': { type: 'string', default: '2.5' },
+    // ln σ ~ N(mean, std²) for the ratio network's and the generator's noise levels: "mean,std".
+    'ratio-sigma': { type: 'string', default: '-1.2,1.2' },
+    'generator-sigma': { type: 'string', default: '-1.2,1.2' },
     'ema-halflife-kimg': { type: 'string', default: '100' },
     'ratio-steps': { type: 'string', default: '1' },
     seed: { type: 'string', default: '0' },
@@ -73,6 +76,13 @@ const kimg = Number(args.kimg ?? (gpu ? 1000 : 0.4));
 const batch = Number(args.batch ?? (gpu ? 256 : 16));
 const evalN = Number(args['eval-n'] ?? (gpu ? 10_000 : 500));
 
+/** "mean,std" → the trainer's ln σ distribution. */
+function logNormal(flag: string, text: string): { pMean: number; pStd: number } {
+  const [pMean, pStd, extra] = text.split(',').map(Number);
+  if (extra !== undefined || !Number.isFinite(pMean) || !Number.isFinite(pStd)) throw new Error(`${flag} takes "mean,std" (of ln σ), e.g. -1.2,1.2; got "${text}"`);
+  return { pMean: pMean!, pStd: pStd! };
+}
+
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 let trainer: DiJSTrainer;
@@ -84,6 +94,7 @@ if (args.resume) {
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']),
+    ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
   });
   teacher.dispose();
