@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, tensor, trainSession, TeacherTrainer,
-  type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
+  type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc } from './helpers.js';
 
@@ -231,6 +231,31 @@ describe('the fused DiJS step', () => {
     };
     expect(await ratioStep(8) / await ratioStep(0)).toBeCloseTo(Math.SQRT1_2, 3);
     await expectError(() => new DiJSTrainer({ teacher, data, lrDecayImages: -1 }), ErrorCode.InvalidArgValue, /lrDecayImages/);
+  });
+
+  it('draws each loss\'s σ from its own log-normal, and rejects a spread that is negative or not finite', async () => {
+    // Same seed and draws: only the σ distribution differs, so the losses it feeds must differ.
+    const firstStats = async (options: Pick<DiJSOptions, 'ratioSigma' | 'generatorSigma'>) => {
+      manualSeed(3);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 3, ...options });
+      const stats = await trainer.step(1);
+      expect(trainer.options.ratioSigma).toEqual(options.ratioSigma ?? { pMean: -1.2, pStd: 1.2 });
+      trainer.dispose();
+      return stats;
+    };
+    const plain = await firstStats({});
+    const again = await firstStats({ ratioSigma: { pMean: -1.2, pStd: 1.2 } });
+    const ratioShifted = await firstStats({ ratioSigma: { pMean: 1, pStd: 0.5 } });
+    const generatorShifted = await firstStats({ generatorSigma: { pMean: 1, pStd: 0.5 } });
+    expect(again.lossRatio).toBe(plain.lossRatio);
+    expect(ratioShifted.lossRatio).not.toBeCloseTo(plain.lossRatio, 6);
+    expect(generatorShifted.lossRatio).toBe(plain.lossRatio); // the ratio step comes first
+    expect(generatorShifted.lossGenerator).not.toBeCloseTo(plain.lossGenerator, 6);
+    for (const bad of [{ pMean: 0, pStd: -1 }, { pMean: Number.NaN, pStd: 1 }, { pMean: 0, pStd: Number.POSITIVE_INFINITY }]) {
+      await expectError(() => new DiJSTrainer({ teacher, data, ratioSigma: bad }), ErrorCode.InvalidArgValue, /ratioSigma must have a finite pMean/);
+      await expectError(() => new DiJSTrainer({ teacher, data, generatorSigma: bad }), ErrorCode.InvalidArgValue, /generatorSigma/);
+    }
+    await expectError(() => new DiJSTrainer({ teacher, data, ratioSigma: { pMean: 0 } as never }), ErrorCode.InvalidArgType, /ratioSigma must be \{ pMean, pStd \}/);
   });
 
   it('runs in bf16 and under bf16 autocast with statistics close to float32 ones', async () => {

@@ -6,7 +6,7 @@
  * for JavaScript.
  */
 import type { ImageSet } from '../data/fashion-mnist.js';
-import { typeError } from '../errors.js';
+import { typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
@@ -115,6 +115,14 @@ interface NativeTrainer {
 
 const FORMAT = 'onestep-dijs-checkpoint/1';
 
+function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
+  const { pMean, pStd } = d ?? {};
+  if (typeof pMean !== 'number' || typeof pStd !== 'number') throw typeError(`${name} must be { pMean, pStd } (ln σ ~ N(pMean, pStd²)), not ${JSON.stringify(d)}`);
+  // A NaN or infinite one would only show up later, as NaN losses.
+  if (!Number.isFinite(pMean) || !Number.isFinite(pStd) || pStd < 0)
+    throw valueError(`${name} must have a finite pMean and a finite, non-negative pStd (ln σ ~ N(pMean, pStd²)); got pMean ${pMean}, pStd ${pStd}`);
+}
+
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
@@ -127,6 +135,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw typeError(`batchSize must be a positive integer, not ${options.batchSize}`);
   if (!Number.isInteger(options.ratioSteps) || options.ratioSteps < 1) throw typeError(`ratioSteps must be a positive integer, not ${options.ratioSteps}`);
+  checkSigmaDistribution('ratioSigma', options.ratioSigma);
+  checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
 }
 
