@@ -3,7 +3,8 @@
 # each run's extra train-dijs.ts options (as many runs as variables set, at most one per GPU).
 # Each dumps 10 k EMA samples every DUMP kimg (default 400) and at the end (8-bit, xz); each run's
 # new dumps, log, curves and last grid come back as one tar, <name>.tar. The device tool returns
-# at most 16 MiB per file and ~64 MiB per call: ~4.7 MB per dump, so keep to 3 dumps per run with 4 runs.
+# at most 16 MiB per file and ~64 MiB per call: ~4.7 MB per dump, so keep to 3 dumps per run with 4 runs
+# (--extra-ema-kimg multiplies the dumps, one per EMA: with two extra EMAs, DUMP=0 dumps only at the end).
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…

@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     'ratio-sigma': { type: 'string', default: '-1.2,1.2' },
     'generator-sigma': { type: 'string', default: '-1.2,1.2' },
     'ema-halflife-kimg': { type: 'string', default: '100' },
+    // More EMA generators beside the main one, e.g. 250,500 (kimg): each sample dump is written for each.
+    'extra-ema-kimg': { type: 'string', default: '' },
     'ratio-steps': { type: 'string', default: '1' },
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'runs/dijs' },
@@ -97,6 +99,7 @@ if (args.resume) {
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']),
+    extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
   });
@@ -110,11 +113,19 @@ const dump = Number(args['dump-samples']);
 const dumpEvery = Number(args['dump-every-kimg']) * 1000;
 let nextDump = trainer.imagesSeen + dumpEvery;
 const tag = () => `${trainer.options.divergence}-${args.init}-${(trainer.imagesSeen / 1000).toFixed(0)}kimg`;
+/** Writes `file` from the main EMA generator and, for each extra EMA, `file` with -ema<kimg>k before .safetensors. */
 async function dumpSamples(file: string): Promise<void> {
   if (!lead) return;
-  const images = await trainer.generator.sample({ n: dump, seed: 1_000_000 }); // classes balanced by default
-  await saveSamples(images, join(args.out!, file), { name: `DiJS ${tag()}, 1 step`, kimg: String(trainer.imagesSeen / 1000) });
-  images.dispose();
+  const generators = [{ generator: trainer.generator, suffix: '', label: '' },
+    ...trainer.extraEmaGenerators.map((generator, i) => {
+      const kimg = trainer.options.extraEmaHalfLives[i]! / 1000;
+      return { generator, suffix: `-ema${kimg}k`, label: `, EMA ${kimg} k` };
+    })];
+  for (const { generator, suffix, label } of generators) {
+    const images = await generator.sample({ n: dump, seed: 1_000_000 }); // classes balanced by default
+    await saveSamples(images, join(args.out!, file.replace(/\.safetensors$/, `${suffix}.safetensors`)), { name: `DiJS ${tag()}${label}, 1 step`, kimg: String(trainer.imagesSeen / 1000) });
+    images.dispose();
+  }
 }
 
 const result = await trainSession(trainer, {

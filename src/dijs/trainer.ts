@@ -49,6 +49,12 @@ export interface DiJSOptions {
   /** Generator EMA half-life in images; with emaRampupRatio > 0 it grows with the images seen (EDM's rule). */
   emaHalfLifeImages?: number;
   emaRampupRatio?: number;
+  /**
+   * More EMA generators, one per half-life (images), kept beside the main one and updated in the
+   * same fused step (`trainer.extraEmaGenerators`, saved and resumed with the run): one run then
+   * shows several EMA lengths, and the best is found by trying them (as EDM2 does). [] by default; at most 8.
+   */
+  extraEmaHalfLives?: number[];
   /** Noise levels for the ratio update and for the generator update. */
   ratioSigma?: SigmaDistribution;
   generatorSigma?: SigmaDistribution;
@@ -123,11 +129,23 @@ function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
     throw valueError(`${name} must have a finite pMean and a finite, non-negative pStd (ln σ ~ N(pMean, pStd²)); got pMean ${pMean}, pStd ${pStd}`);
 }
 
+const MAX_EXTRA_EMAS = 8;
+
+function checkExtraEmaHalfLives(halfLives: unknown): number[] {
+  if (!Array.isArray(halfLives) || halfLives.some((h) => typeof h !== 'number'))
+    throw typeError(`extraEmaHalfLives must be an array of half-lives in images, not ${JSON.stringify(halfLives)}`);
+  if (halfLives.length > MAX_EXTRA_EMAS) throw valueError(`extraEmaHalfLives takes at most ${MAX_EXTRA_EMAS} half-lives (each is a copy of the generator), not ${halfLives.length}`);
+  const bad = halfLives.find((h) => !(Number.isFinite(h) && h > 0));
+  if (bad !== undefined) throw valueError(`extraEmaHalfLives must be positive, finite numbers of images; got ${bad}`);
+  return Object.freeze([...halfLives]) as number[];
+}
+
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
     lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
+    extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
@@ -145,6 +163,8 @@ export class DiJSTrainer {
   readonly generator: OneStepGenerator;
   /** The generator whose weights the optimizer updates. */
   readonly onlineGenerator: OneStepGenerator;
+  /** One more EMA generator per `extraEmaHalfLives` entry, in that order. */
+  readonly extraEmaGenerators: readonly OneStepGenerator[];
   readonly ratio: RatioNetwork;
   readonly options: Readonly<Required<DiJSOptions>>;
   readonly processGroup: ProcessGroup | undefined;
@@ -165,6 +185,10 @@ export class DiJSTrainer {
     this.processGroup = args.processGroup;
     this.onlineGenerator = OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device });
     this.generator = OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device });
+    // A fixed seed for their (overwritten) initialisation keeps them off the global random stream:
+    // a run draws the same numbers with or without extra EMAs.
+    this.extraEmaGenerators = Object.freeze(this.options.extraEmaHalfLives.map(() =>
+      OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device, seed: 0 })));
     this.ratio = RatioNetwork.fromTeacher(args.teacher, { head: args.ratioHead, seed: args.seed, device });
     const moduleOf = (n: { nativeHandle: { moduleRef(): unknown } }) => n.nativeHandle.moduleRef();
     const Ctor = native().DiJSTrainer as unknown as new (...a: unknown[]) => NativeTrainer;
@@ -173,6 +197,7 @@ export class DiJSTrainer {
       this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
         batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
         clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
+        extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
         ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
         weightPower: o.weightPower, ratioSteps: o.ratioSteps, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
       });
@@ -241,7 +266,8 @@ export class DiJSTrainer {
     if (this.processGroup && this.processGroup.rank !== 0) return;
     const state = this.#native.state();
     const meta = { format: FORMAT, config: this.onlineGenerator.config, options: this.options, ratioHead: this.ratio.head, ...state, tensors: undefined };
-    await saveTrainingCheckpoint(path, { generator: this.onlineGenerator.net, ema: this.generator.net, ratio: this.ratio, trainer: state.tensors }, meta);
+    const extraEmas = Object.fromEntries(this.extraEmaGenerators.map((g, i) => [`extraEma${i}`, g.net]));
+    await saveTrainingCheckpoint(path, { generator: this.onlineGenerator.net, ema: this.generator.net, ...extraEmas, ratio: this.ratio, trainer: state.tensors }, meta);
   }
 
   /**
@@ -266,6 +292,7 @@ export class DiJSTrainer {
       shell.dispose();
       fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
       fillModule(trainer.generator.net, ckpt.part('ema'));
+      trainer.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
       fillModule(trainer.ratio, ckpt.part('ratio'));
       trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
       trainer.#imagesSeen = meta.imagesSeen;
@@ -280,6 +307,7 @@ export class DiJSTrainer {
     this.#disposed = true;
     this.#native.dispose();
     this.generator.dispose();
+    for (const g of this.extraEmaGenerators) g.dispose();
     this.onlineGenerator.dispose();
     this.ratio.dispose();
   }
