@@ -171,12 +171,15 @@ describe.runIf(hasCuda)('CUDA', () => {
     for (const precision of ['fp32', 'bf16'] as const) {
       const run = async (cudaGraph: boolean) => {
         manualSeed(4);
-        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph });
+        // An extra EMA with a half-life below a batch follows the online weights: it shows the
+        // extra EMAs' updates inside the graph.
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9] });
         // 3 eager iterations, the capture and 5 replays; then a call that only replays.
         const stats = [await trainer.step(9), await trainer.step(4)];
         const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });
+        const follower = await trainer.extraEmaGenerators[0]!.sample({ n: 8, seed: 2 });
         trainer.dispose();
-        return { stats, samples };
+        return { stats, samples, follower };
       };
       const eager = await run(false);
       const graph = await run(true);
@@ -186,6 +189,7 @@ describe.runIf(hasCuda)('CUDA', () => {
         }
       }
       expect(graph.samples.sub(eager.samples).abs().max().item()).toBeLessThan(precision === 'fp32' ? 1e-4 : 5e-2);
+      expect(graph.follower.sub(graph.samples).abs().max().item()).toBe(0);
     }
     teacher.dispose();
   });
