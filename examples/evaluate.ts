@@ -3,7 +3,7 @@
  * histogram, 10 k samples each, against Fashion-MNIST's test set.
  *   npx tsx examples/evaluate.ts --teacher models/fmnist32-teacher.safetensors [--n 10000] [--steps 18,9,4]
  *   npx tsx examples/evaluate.ts --samples runs/dijs/samples.safetensors[,more.safetensors]   # images made elsewhere
- *   npx tsx examples/evaluate.ts --teacher T.safetensors --dump DIR   # only write the teacher rows' samples (no yardstick needed)
+ *   npx tsx examples/evaluate.ts --teacher T.safetensors --dump DIR [--label "EMA 1000 k"]   # only write the teacher rows' samples (no yardstick needed)
  * Rows: train-vs-test (the floor), the teacher with Heun at each step count (2·steps − 1
  * evaluations), and the teacher in one step D(σ_max·z; σ_max).
  */
@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     samples: { type: 'string' },
     dump: { type: 'string' },
+    // Names the teacher's rows (e.g. which EMA): "<label>, teacher Heun 18 steps …".
+    label: { type: 'string' },
   },
 });
 const device = args.device as Device;
@@ -51,10 +53,11 @@ function teacherRows(teacher: EDMNetwork): [string, (count: number) => Promise<T
       }
     };
   };
+  const prefix = args.label ? `${args.label}, ` : '';
   return [
     ...args.steps!.split(',').map(Number).map((steps): [string, (count: number) => Promise<Tensor>] =>
-      [`teacher Heun ${steps} steps (${2 * steps - 1} evaluations)`, sampler((latents, labels) => edmSample(teacher, { latents, classLabels: labels, steps }))]),
-    ['teacher, 1 step D(σ_max·z; σ_max)', sampler((latents, labels) => teacherOneStep(teacher, { latents, classLabels: labels }))],
+      [`${prefix}teacher Heun ${steps} steps (${2 * steps - 1} evaluations)`, sampler((latents, labels) => edmSample(teacher, { latents, classLabels: labels, steps }))]),
+    [`${prefix}teacher, 1 step D(σ_max·z; σ_max)`, sampler((latents, labels) => teacherOneStep(teacher, { latents, classLabels: labels }))],
   ];
 }
 

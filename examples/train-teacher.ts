@@ -31,6 +31,11 @@ const { values: args } = parseArgs({
     // EDM2's inverse square-root learning-rate decay after this many kimg (0: constant, EDM's recipe).
     'lr-decay-kimg': { type: 'string', default: '0' },
     'ema-halflife-kimg': { type: 'string', default: '500' },
+    // EDM's ramp-up: the half-life is at most this fraction of the images seen in this run (0: off).
+    'ema-rampup': { type: 'string', default: '0.05' },
+    // More EMAs beside the main one, e.g. 1000,2000 (kimg; the ramp-up applies to them too); with
+    // --export each is written beside it as <export>-ema<kimg>k.safetensors.
+    'extra-ema-kimg': { type: 'string', default: '' },
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'runs/teacher' },
     resume: { type: 'string' },
@@ -75,7 +80,9 @@ const trainer = args.resume
     data, device, seed: Number(args.seed),
     batchSize: Number(args.batch ?? 256), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
     lrDecayImages: Number(args['lr-decay-kimg']) * 1000,
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, precision: args.precision as Precision, processGroup,
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, emaRampupRatio: Number(args['ema-rampup']),
+    extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
+    precision: args.precision as Precision, processGroup,
   });
 const batch = trainer.options.batchSize * (processGroup?.worldSize ?? 1); // images per step, all processes
 const say = lead ? console.log : () => {}; // rank 0 reports
@@ -129,12 +136,19 @@ const wall = (performance.now() - started) / 1000;
 say(`done: ${(trainer.imagesSeen / 1000).toFixed(1)} kimg, ${wall.toFixed(0)} s this run, ` +
   `${((trainer.imagesSeen - startImages) / wall).toFixed(0)} img/s; checkpoint and grids in ${args.out}`);
 if (args.export && lead) {
-  // The EMA weights in float16: what ships as the teacher.
-  const ema = trainer.ema.stateDict();
-  const half = tidy(() => new Map([...ema].map(([name, t]) => [name, t.toSync('float16')] as [string, Tensor])));
-  await saveStateDict(half, args.export, { metadata: { config: JSON.stringify(trainer.ema.config), kimg: String(trainer.imagesSeen / 1000) } });
-  for (const t of [...ema.values(), ...half.values()]) t.dispose();
-  say(`exported the EMA weights (float16) to ${args.export}`);
+  // The EMA weights in float16: what ships as the teacher (and each extra EMA beside it).
+  const exports = [{ net: trainer.ema, path: args.export, halfLife: trainer.options.emaHalfLifeImages },
+    ...trainer.extraEmas.map((net, i) => {
+      const halfLife = trainer.options.extraEmaHalfLives[i]!;
+      return { net, path: args.export!.replace(/(\.safetensors)?$/, `-ema${halfLife / 1000}k.safetensors`), halfLife };
+    })];
+  for (const { net, path, halfLife } of exports) {
+    const ema = net.stateDict();
+    const half = tidy(() => new Map([...ema].map(([name, t]) => [name, t.toSync('float16')] as [string, Tensor])));
+    await saveStateDict(half, path, { metadata: { config: JSON.stringify(net.config), kimg: String(trainer.imagesSeen / 1000), emaHalfLifeKimg: String(halfLife / 1000) } });
+    for (const t of [...ema.values(), ...half.values()]) t.dispose();
+    say(`exported the EMA weights (half-life ${halfLife / 1000} kimg, float16) to ${path}`);
+  }
 }
 gridLatents.dispose();
 gridLabels.dispose();

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
-import { cuda } from '../src/index.js';
+import { cuda, type Tensor } from '../src/index.js';
 
 /** `npm run test:gpu` sets this: CUDA cases then must run, not skip. */
 export const gpuRequired = process.env.ONESTEP_TEST_GPU === '1';
@@ -60,3 +60,22 @@ export const torchPython: string = (() => {
  * checkout (CI and the developers' machines). GPU runs carry a copy and point ONESTEP_SHARED at it.
  */
 export const sharedFixtures: string = join(process.env.ONESTEP_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'), 'fixtures');
+
+/**
+ * The largest elementwise difference between two networks' weights, compared by name (only the
+ * names both have). A number, not a deep comparison: a failure's diff of whole weight maps would be
+ * unreadably large.
+ */
+export function maxWeightDifference(a: { stateDict(): Map<string, Tensor> }, b: { stateDict(): Map<string, Tensor> }): number {
+  const x = a.stateDict(), y = b.stateDict();
+  try {
+    let max = 0;
+    for (const [name, t] of x) {
+      const u = y.get(name);
+      if (u) max = Math.max(max, t.sub(u).abs().max().item() as number);
+    }
+    return max;
+  } finally {
+    for (const t of [...x.values(), ...y.values()]) t.dispose();
+  }
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
-import { expectError, forceGc } from './helpers.js';
+import { expectError, forceGc, maxWeightDifference } from './helpers.js';
 
 const tiny: EDMConfig = {
   imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
@@ -79,6 +79,30 @@ describe('teacher training', () => {
     trainer.dispose();
     resumed.dispose();
   });
+
+  it('keeps extra EMAs beside the main one, updated in the step and carried through save and resume', async () => {
+    manualSeed(0);
+    const plain = TeacherTrainer.create({ net: tiny, data, seed: 3, batchSize: 16, lr: 1e-3, warmupImages: 16, emaRampupRatio: 0, emaHalfLifeImages: 64 });
+    const plainLoss = (await plain.step(3)).loss;
+    plain.dispose();
+    manualSeed(0);
+    // The main EMA's half-life (the same arithmetic) and one far below a batch (it follows the net).
+    const trainer = TeacherTrainer.create({ net: tiny, data, seed: 3, batchSize: 16, lr: 1e-3, warmupImages: 16, emaRampupRatio: 0, emaHalfLifeImages: 64, extraEmaHalfLives: [64, 1e-9] });
+    expect((await trainer.step(3)).loss).toBe(plainLoss); // the extra EMAs do not change the run
+    expect(maxWeightDifference(trainer.ema, trainer.net)).toBeGreaterThan(1e-5);
+    expect(maxWeightDifference(trainer.extraEmas[0]!, trainer.ema)).toBe(0);
+    expect(maxWeightDifference(trainer.extraEmas[1]!, trainer.net)).toBe(0);
+    await trainer.save(join(dir, 'extra-ema.safetensors'));
+    await trainer.step(2);
+    const resumed = await TeacherTrainer.resume(join(dir, 'extra-ema.safetensors'), data);
+    expect(resumed.options.extraEmaHalfLives).toEqual([64, 1e-9]);
+    await resumed.step(2);
+    expect(maxWeightDifference(resumed.extraEmas[0]!, trainer.extraEmas[0]!)).toBe(0);
+    expect(maxWeightDifference(resumed.extraEmas[1]!, trainer.net)).toBe(0);
+    trainer.dispose();
+    resumed.dispose();
+    await expectError(() => TeacherTrainer.create({ net: tiny, data, extraEmaHalfLives: [-5] }), ErrorCode.InvalidArgValue, /positive, finite/);
+  }, 60_000);
 
   it('trains under bf16 autocast with losses close to float32 ones', async () => {
     const losses: number[] = [];

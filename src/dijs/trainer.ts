@@ -15,6 +15,7 @@ import { ProcessGroup } from '../distributed/process-group.js';
 import type { EDMConfig } from '../edm/config.js';
 import { EDMNetwork } from '../edm/network.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { checkExtraEmaHalfLives } from '../train/extra-emas.js';
 import { resolvePrecision, type Precision } from '../train/precision.js';
 import { checkDivergence, type Divergence } from './divergence.js';
 import { DEFAULT_SIGMA_INIT, OneStepGenerator, type GeneratorInit } from './generator.js';
@@ -127,17 +128,6 @@ function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
   // A NaN or infinite one would only show up later, as NaN losses.
   if (!Number.isFinite(pMean) || !Number.isFinite(pStd) || pStd < 0)
     throw valueError(`${name} must have a finite pMean and a finite, non-negative pStd (ln σ ~ N(pMean, pStd²)); got pMean ${pMean}, pStd ${pStd}`);
-}
-
-const MAX_EXTRA_EMAS = 8;
-
-function checkExtraEmaHalfLives(halfLives: unknown): number[] {
-  if (!Array.isArray(halfLives) || halfLives.some((h) => typeof h !== 'number'))
-    throw typeError(`extraEmaHalfLives must be an array of half-lives in images, not ${JSON.stringify(halfLives)}`);
-  if (halfLives.length > MAX_EXTRA_EMAS) throw valueError(`extraEmaHalfLives takes at most ${MAX_EXTRA_EMAS} half-lives (each is a copy of the generator), not ${halfLives.length}`);
-  const bad = halfLives.find((h) => !(Number.isFinite(h) && h > 0));
-  if (bad !== undefined) throw valueError(`extraEmaHalfLives must be positive, finite numbers of images; got ${bad}`);
-  return Object.freeze([...halfLives]) as number[];
 }
 
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {

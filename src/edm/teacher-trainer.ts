@@ -11,6 +11,7 @@ import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
 import { copyWeights, fillModule } from '../checkpoint/load-into.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
+import { checkExtraEmaHalfLives } from '../train/extra-emas.js';
 import { resolvePrecision, type Precision } from '../train/precision.js';
 import type { EDMConfig, PresetName } from './config.js';
 import { EDMNetwork } from './network.js';
@@ -32,6 +33,12 @@ export interface TeacherTrainingOptions {
   /** EMA half-life in images (EDM: 500 k), reached gradually with `emaRampupRatio`. */
   emaHalfLifeImages?: number;
   emaRampupRatio?: number;
+  /**
+   * More EMA networks, one per half-life (images; the ramp-up applies to them too), updated in the
+   * same step (`trainer.extraEmas`, saved and resumed with the run): one run shows several EMA
+   * lengths. [] by default; at most 8.
+   */
+  extraEmaHalfLives?: number[];
   /** ln σ ~ N(pMean, pStd²). */
   pMean?: number;
   pStd?: number;
@@ -63,12 +70,24 @@ export class TeacherTrainer {
   readonly #native: NativeTrainer;
   #imagesSeen = 0;
 
+  /** One more EMA network per `extraEmaHalfLives` entry, in that order. */
+  readonly extraEmas: readonly EDMNetwork[];
+
   private constructor(readonly net: EDMNetwork, readonly ema: EDMNetwork, readonly data: ImageSet, readonly options: Required<TeacherTrainingOptions>,
     readonly processGroup?: ProcessGroup) {
+    // Copies of the network; a fixed seed for their (overwritten) initialisation keeps them off
+    // the global random stream, so a run draws the same numbers with or without them.
+    this.extraEmas = Object.freeze(options.extraEmaHalfLives.map(() => {
+      const copy = EDMNetwork.create({ ...net.config }, { device: net.device, seed: 0 });
+      copyWeights(net, copy);
+      return copy;
+    }));
     const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
     const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
-    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim,
-      { ...options, processGroup: processGroup?.nativeHandle ?? null });
+    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, {
+      ...options, processGroup: processGroup?.nativeHandle ?? null,
+      extraEmas: this.extraEmas.map((e, i) => ({ module: moduleOf(e), halfLifeImages: options.extraEmaHalfLives[i] })),
+    });
   }
 
   /**
@@ -88,7 +107,7 @@ export class TeacherTrainer {
     const options: Required<TeacherTrainingOptions> = {
       batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
       warmupImages: args.warmupImages ?? 256_000, lrDecayImages: args.lrDecayImages ?? 0, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
-      emaRampupRatio: args.emaRampupRatio ?? 0.05, pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
+      emaRampupRatio: args.emaRampupRatio ?? 0.05, extraEmaHalfLives: checkExtraEmaHalfLives(args.extraEmaHalfLives ?? []), pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
       bf16: args.bf16 ?? false, precision: resolvePrecision(args),
     };
     return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
@@ -114,7 +133,8 @@ export class TeacherTrainer {
     if (this.processGroup && this.processGroup.rank !== 0) return;
     const state = this.#native.state();
     const meta = { format: FORMAT, config: this.net.config, options: this.options, imagesSeen: state.imagesSeen, steps: state.steps, position: state.position };
-    await saveTrainingCheckpoint(path, { net: this.net, ema: this.ema, trainer: state.tensors }, meta);
+    const extraEmas = Object.fromEntries(this.extraEmas.map((e, i) => [`extraEma${i}`, e]));
+    await saveTrainingCheckpoint(path, { net: this.net, ema: this.ema, ...extraEmas, trainer: state.tensors }, meta);
   }
 
   /** Continues a run from a checkpoint written by `save`, exactly where it stopped. */
@@ -129,6 +149,7 @@ export class TeacherTrainer {
         net, data, ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, processGroup: options.processGroup,
       });
       fillModule(trainer.ema, ckpt.part('ema'));
+      trainer.extraEmas.forEach((e, i) => fillModule(e, ckpt.part(`extraEma${i}`)));
       trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
@@ -141,5 +162,6 @@ export class TeacherTrainer {
     this.#native.dispose();
     this.net.dispose();
     this.ema.dispose();
+    for (const e of this.extraEmas) e.dispose();
   }
 }

@@ -8,6 +8,7 @@
 #include "../tensor_handle.h"
 #include "../dist/collective.h"
 #include "../train/call_order.h"
+#include "../train/extra_emas.h"
 #include "../train/optim.h"
 #include "../train/precision.h"
 #include "../train/state.h"
@@ -35,14 +36,6 @@ using train::NumberField;
 
 struct LogNormal {
   double mean = -1.2, std = 1.2;
-};
-
-// Another EMA of the generator at its own half-life, beside the main one: a run then shows
-// several EMA lengths at once (the best one is found by trying; EDM2).
-struct ExtraEma {
-  EDMPrecond module{nullptr};
-  double halflife_images = 0;
-  std::unique_ptr<FlatParameters> flat;
 };
 
 struct DiJSOptions {
@@ -120,7 +113,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         ThrowValueError("cudaGraph trains in one process; data-parallel groups take the eager step");
       gen_flat_ = std::make_unique<FlatParameters>(*gen_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
-      ParseExtraEmas(info[5].As<Napi::Object>().Get("extraEmas"), device);
+      extra_emas_.Parse(info[5].As<Napi::Object>().Get("extraEmas"), device, ema_flat_->data.numel());
       ratio_flat_ = std::make_unique<FlatParameters>(*ratio_, /*with_grad=*/true);
       adam_g_ = std::make_unique<Adam>(*gen_flat_, options_.adam_g);
       adam_d_ = std::make_unique<Adam>(*ratio_flat_, options_.adam_d);
@@ -163,26 +156,6 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
     if (!(p.ema_halflife_images > 0)) ThrowValueError("emaHalfLifeImages must be positive");
-  }
-
-  void ParseExtraEmas(const Napi::Value& value, const c10::Device& device) {
-    if (IsNullish(value)) return;
-    if (!value.IsArray()) ThrowTypeError("extraEmas must be an array");
-    Napi::Array array = value.As<Napi::Array>();
-    for (uint32_t i = 0; i < array.Length(); ++i) {
-      Napi::Value entry = array.Get(i);
-      if (!entry.IsObject() || !entry.As<Napi::Object>().Get("module").IsExternal()) ThrowTypeError("extraEmas entries must be { module, halfLifeImages }");
-      Napi::Object o = entry.As<Napi::Object>();
-      ExtraEma extra;
-      extra.module = *static_cast<EDMPrecond*>(o.Get("module").As<Napi::External<EDMPrecond>>().Data());
-      extra.halflife_images = NumberField(o, "halfLifeImages", 0);
-      if (!(extra.halflife_images > 0)) ThrowValueError("extra EMA half-lives must be positive");
-      if (extra.module->model->map_layer0->weight.device() != device) ThrowValueError("extra EMA generators must be on the trainer's device");
-      extra.module->eval();
-      extra.flat = std::make_unique<FlatParameters>(*extra.module, /*with_grad=*/false);
-      if (extra.flat->data.numel() != ema_flat_->data.numel()) ThrowValueError("extra EMA generators must have the generator's shapes");
-      extra_emas_.push_back(std::move(extra));
-    }
   }
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
@@ -241,12 +214,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
     const double global = static_cast<double>(parallel_.GlobalBatch(o.batch_size));
     images_seen_ += global;
-    const auto ema_weight = [&](double halflife) {
-      if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
-      return static_cast<float>(train::EmaWeight(global, halflife));
-    };
-    f.push_back(ema_weight(o.ema_halflife_images));
-    for (const ExtraEma& extra : extra_emas_) f.push_back(ema_weight(extra.halflife_images));
+    f.push_back(static_cast<float>(train::EmaWeight(global, train::RampedHalfLife(o.ema_halflife_images, images_seen_, o.ema_rampup_ratio))));
+    for (double w : extra_emas_.Weights(global, images_seen_, o.ema_rampup_ratio)) f.push_back(static_cast<float>(w));
     at::Tensor host = at::empty({static_cast<int64_t>(f.size())}, at::TensorOptions().dtype(at::kFloat).pinned_memory(factors_.is_cuda()));
     std::copy(f.begin(), f.end(), host.data_ptr<float>());
     factors_.copy_(host, /*non_blocking=*/true);
@@ -308,7 +277,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     const int64_t g = 2 * o.ratio_steps;
     adam_g_->Step(factors_.narrow(0, g, 2));
     train::UpdateEma(*ema_flat_, *gen_flat_, factors_[g + 2]);
-    for (size_t i = 0; i < extra_emas_.size(); ++i) train::UpdateEma(*extra_emas_[i].flat, *gen_flat_, factors_[g + 3 + static_cast<int64_t>(i)]);
+    extra_emas_.Update(*gen_flat_, factors_, g + 3);
     // Order: kStatNames.
     return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5]});
   }
@@ -443,7 +412,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     adam_d_.reset();
     gen_flat_.reset();
     ema_flat_.reset();
-    extra_emas_.clear();
+    extra_emas_.Clear();
     ratio_flat_.reset();
     graph_.Reset();
     graph_draws_ = Draws();
@@ -461,7 +430,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   int64_t label_dim_ = 0;
   DiJSOptions options_;
   std::unique_ptr<FlatParameters> gen_flat_, ema_flat_, ratio_flat_;
-  std::vector<ExtraEma> extra_emas_;
+  train::ExtraEmas extra_emas_;  // beside the main EMA (options.extraEmas)
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
   at::Tensor factors_;  // see UploadFactors

@@ -7,6 +7,7 @@
 #include "../worker.h"
 #include "../dist/collective.h"
 #include "../train/call_order.h"
+#include "../train/extra_emas.h"
 #include "../train/optim.h"
 #include "../train/precision.h"
 #include "../train/state.h"
@@ -46,7 +47,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     }));
   }
 
-  // new TeacherTrainer(netHandle, emaHandle, images, labels | null, labelDim, options)
+  // new TeacherTrainer(netHandle, emaHandle, images, labels | null, labelDim, options); options.extraEmas:
+  // [{ module: emaHandle's kind, halfLifeImages }] (optional, train/extra_emas.h).
   // The networks are EDMNetworkHandle objects' modules, shared: training updates them in place.
   explicit TeacherTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TeacherTrainer>(info) {
     Guard(info.Env(), [&] {
@@ -84,6 +86,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
       ema_->eval();
       net_flat_ = std::make_unique<FlatParameters>(*net_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
+      extra_emas_.Parse(o.Get("extraEmas"), images_.device(), ema_flat_->data.numel());
       adam_ = std::make_unique<Adam>(*net_flat_, options_.adam);
       state_.Add("adam.exp_avg", &adam_->exp_avg);
       state_.Add("adam.exp_avg_sq", &adam_->exp_avg_sq);
@@ -119,9 +122,8 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     {
       at::NoGradGuard no_grad;
       adam_->Step(lr);
-      double halflife = o.ema_halflife_images;
-      if (o.ema_rampup_ratio > 0) halflife = std::min(halflife, images_seen_ * o.ema_rampup_ratio);
-      train::UpdateEma(*ema_flat_, *net_flat_, static_cast<double>(global), halflife);
+      train::UpdateEma(*ema_flat_, *net_flat_, static_cast<double>(global), train::RampedHalfLife(o.ema_halflife_images, images_seen_, o.ema_rampup_ratio));
+      extra_emas_.Update(*net_flat_, static_cast<double>(global), images_seen_, o.ema_rampup_ratio);
     }
     last_lr_ = lr;
     return loss.detach();
@@ -197,6 +199,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     adam_.reset();
     net_flat_.reset();
     ema_flat_.reset();
+    extra_emas_.Clear();
     parallel_.Leave();
     images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
@@ -209,6 +212,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   int64_t label_dim_ = 0;
   TrainOptions options_;
   std::unique_ptr<FlatParameters> net_flat_, ema_flat_;
+  train::ExtraEmas extra_emas_;  // beside the main EMA (options.extraEmas)
   std::unique_ptr<Adam> adam_;
   double images_seen_ = 0, last_lr_ = 0;
   std::mutex mutex_;
