@@ -3,9 +3,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, tensor, trainSession, TeacherTrainer,
+  DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -345,6 +345,25 @@ describe('the fused DiJS step', () => {
     expect(maxWeightDifference(resumed.extraEmaGenerators[1]!.net, trainer.onlineGenerator.net)).toBe(0);
     trainer.dispose();
     resumed.dispose();
+    // A checkpoint that names an extra EMA but lacks its weights is refused, not half-loaded.
+    const saved = await loadStateDict(join(dir, 'extra-ema.safetensors'));
+    const kept = new Map([...saved].filter(([k]) => !k.startsWith('extraEma1.')));
+    await saveStateDict(kept, join(dir, 'extra-ema-cut.safetensors'), { metadata: Object.fromEntries(saved.metadata) });
+    saved.dispose();
+    // What a failed resume or construction built is freed at once, not left to a GC (networks'
+    // weights are not in memory()'s tensor count: the disposals are counted instead).
+    const generatorDisposals = vi.spyOn(OneStepGenerator.prototype, 'dispose');
+    const ratioDisposals = vi.spyOn(RatioNetwork.prototype, 'dispose');
+    try {
+      const error = await expectError(() => DiJSTrainer.resume(join(dir, 'extra-ema-cut.safetensors'), data), ErrorCode.StateDictMismatch);
+      expect(error.message).toMatch(/missing/);
+      expect([generatorDisposals.mock.calls.length, ratioDisposals.mock.calls.length]).toEqual([5, 1]); // online, EMA, 3 extra EMAs; ratio
+      await expectError(() => new DiJSTrainer({ teacher, data, batchSize: 5000, extraEmaHalfLives: [1e5] }), ErrorCode.InvalidArgValue, /batchSize/);
+      expect([generatorDisposals.mock.calls.length, ratioDisposals.mock.calls.length]).toEqual([8, 2]);
+    } finally {
+      generatorDisposals.mockRestore();
+      ratioDisposals.mockRestore();
+    }
     await expectError(() => new DiJSTrainer({ teacher, data, extraEmaHalfLives: [0] }), ErrorCode.InvalidArgValue, /positive, finite/);
     await expectError(() => new DiJSTrainer({ teacher, data, extraEmaHalfLives: [Number.NaN] }), ErrorCode.InvalidArgValue, /positive, finite/);
     await expectError(() => new DiJSTrainer({ teacher, data, extraEmaHalfLives: new Array(9).fill(1e5) }), ErrorCode.InvalidArgValue, /at most 8/);

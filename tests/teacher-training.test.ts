@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EDMNetwork, ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
 
 const tiny: EDMConfig = {
@@ -102,6 +102,15 @@ describe('teacher training', () => {
     trainer.dispose();
     resumed.dispose();
     await expectError(() => TeacherTrainer.create({ net: tiny, data, extraEmaHalfLives: [-5] }), ErrorCode.InvalidArgValue, /positive, finite/);
+    // What a failed construction built is freed at once, not left to a GC (networks' weights are
+    // not in memory()'s tensor count: the disposals are counted instead).
+    const disposals = vi.spyOn(EDMNetwork.prototype, 'dispose');
+    try {
+      await expectError(() => TeacherTrainer.create({ net: tiny, data, batchSize: 5000, extraEmaHalfLives: [1e5] }), ErrorCode.InvalidArgValue, /batchSize/);
+      expect(disposals).toHaveBeenCalledTimes(3); // the network, its EMA, the extra EMA
+    } finally {
+      disposals.mockRestore();
+    }
   }, 60_000);
 
   it('trains under bf16 autocast with losses close to float32 ones', async () => {

@@ -173,24 +173,33 @@ export class DiJSTrainer {
     if (args.processGroup !== undefined && !(args.processGroup instanceof ProcessGroup)) throw typeError('processGroup must come from ProcessGroup.init()');
     this.options = Object.freeze(resolveOptions(args));
     this.processGroup = args.processGroup;
-    this.onlineGenerator = OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device });
-    this.generator = OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device });
-    // A fixed seed for their (overwritten) initialisation keeps them off the global random stream:
-    // a run draws the same numbers with or without extra EMAs.
-    this.extraEmaGenerators = Object.freeze(this.options.extraEmaHalfLives.map(() =>
-      OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device, seed: 0 })));
-    this.ratio = RatioNetwork.fromTeacher(args.teacher, { head: args.ratioHead, seed: args.seed, device });
-    const moduleOf = (n: { nativeHandle: { moduleRef(): unknown } }) => n.nativeHandle.moduleRef();
-    const Ctor = native().DiJSTrainer as unknown as new (...a: unknown[]) => NativeTrainer;
-    const o = this.options;
-    this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
-      this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
-        batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
-        clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
-        extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
-        ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
-        weightPower: o.weightPower, ratioSteps: o.ratioSteps, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
-      });
+    // What is built here is freed here if a later part fails (a bad option the native side
+    // rejects, say): a failed construction must not leave networks on the GPU until a GC.
+    const built: { dispose(): void }[] = [];
+    const keep = <T extends { dispose(): void }>(part: T): T => (built.push(part), part);
+    try {
+      this.onlineGenerator = keep(OneStepGenerator.fromTeacher(args.teacher, { sigmaInit: this.options.sigmaInit, init: args.init, seed: args.seed, device }));
+      this.generator = keep(OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device }));
+      // A fixed seed for their (overwritten) initialisation keeps them off the global random stream:
+      // a run draws the same numbers with or without extra EMAs.
+      this.extraEmaGenerators = Object.freeze(this.options.extraEmaHalfLives.map(() =>
+        keep(OneStepGenerator.fromTeacher(this.onlineGenerator.net, { sigmaInit: this.options.sigmaInit, device, seed: 0 }))));
+      this.ratio = keep(RatioNetwork.fromTeacher(args.teacher, { head: args.ratioHead, seed: args.seed, device }));
+      const moduleOf = (n: { nativeHandle: { moduleRef(): unknown } }) => n.nativeHandle.moduleRef();
+      const Ctor = native().DiJSTrainer as unknown as new (...a: unknown[]) => NativeTrainer;
+      const o = this.options;
+      this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
+        this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
+          batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+          clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
+          extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
+          ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
+          weightPower: o.weightPower, ratioSteps: o.ratioSteps, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+        });
+    } catch (error) {
+      for (const part of built) part.dispose();
+      throw error;
+    }
   }
 
   get imagesSeen(): number {
@@ -274,17 +283,26 @@ export class DiJSTrainer {
       const { meta } = ckpt;
       // A stand-in teacher with the right shapes; every weight is then overwritten from the file.
       const shell = EDMNetwork.create(meta.config, { device });
-      const trainer = new DiJSTrainer({
-        ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
-        processGroup: options.processGroup, bf16: undefined, precision: options.precision ?? resolvePrecision(meta.options),
-        cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && !options.processGroup),
-      });
-      shell.dispose();
-      fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
-      fillModule(trainer.generator.net, ckpt.part('ema'));
-      trainer.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
-      fillModule(trainer.ratio, ckpt.part('ratio'));
-      trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+      let trainer: DiJSTrainer;
+      try {
+        trainer = new DiJSTrainer({
+          ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
+          processGroup: options.processGroup, bf16: undefined, precision: options.precision ?? resolvePrecision(meta.options),
+          cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && !options.processGroup),
+        });
+      } finally {
+        shell.dispose();
+      }
+      try {
+        fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
+        fillModule(trainer.generator.net, ckpt.part('ema'));
+        trainer.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
+        fillModule(trainer.ratio, ckpt.part('ratio'));
+        trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+      } catch (error) {
+        trainer.dispose(); // a file that does not fit frees what was built for it
+        throw error;
+      }
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
     } finally {

@@ -77,17 +77,23 @@ export class TeacherTrainer {
     readonly processGroup?: ProcessGroup) {
     // Copies of the network; a fixed seed for their (overwritten) initialisation keeps them off
     // the global random stream, so a run draws the same numbers with or without them.
-    this.extraEmas = Object.freeze(options.extraEmaHalfLives.map(() => {
-      const copy = EDMNetwork.create({ ...net.config }, { device: net.device, seed: 0 });
-      copyWeights(net, copy);
-      return copy;
-    }));
-    const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
-    const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
-    this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, {
-      ...options, processGroup: processGroup?.nativeHandle ?? null,
-      extraEmas: this.extraEmas.map((e, i) => ({ module: moduleOf(e), halfLifeImages: options.extraEmaHalfLives[i] })),
-    });
+    const extras: EDMNetwork[] = [];
+    try {
+      for (const _ of options.extraEmaHalfLives) {
+        extras.push(EDMNetwork.create({ ...net.config }, { device: net.device, seed: 0 }));
+        copyWeights(net, extras.at(-1)!);
+      }
+      this.extraEmas = Object.freeze(extras);
+      const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
+      const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
+      this.#native = new Ctor(moduleOf(net), moduleOf(ema), data.images.handle, net.config.labelDim > 0 ? data.labels.handle : null, net.config.labelDim, {
+        ...options, processGroup: processGroup?.nativeHandle ?? null,
+        extraEmas: this.extraEmas.map((e, i) => ({ module: moduleOf(e), halfLifeImages: options.extraEmaHalfLives[i] })),
+      });
+    } catch (error) {
+      for (const e of extras) e.dispose(); // (create frees the rest)
+      throw error;
+    }
   }
 
   /**
@@ -98,19 +104,28 @@ export class TeacherTrainer {
     if (args?.processGroup !== undefined && !(args.processGroup instanceof ProcessGroup)) throw typeError('processGroup must come from ProcessGroup.init()');
     if (!args?.data?.images) throw typeError('TeacherTrainer.create needs { data } from FashionMNIST.load or ImageDataset.load');
     const device = args.device ?? (args.net instanceof EDMNetwork ? args.net.device : args.data.images.device);
-    const net = args.net instanceof EDMNetwork ? args.net : EDMNetwork.create(args.net, { seed: args.seed, device });
-    if (net.config.labelDim > 0 && args.data.labeled === false) {
-      throw typeError('this network is class-conditional but the data set has no labels (dataset.json): use labelDim 0');
-    }
-    const ema = EDMNetwork.create({ ...net.config }, { device: net.device });
-    copyWeights(net, ema);
     const options: Required<TeacherTrainingOptions> = {
       batchSize: args.batchSize ?? 256, lr: args.lr ?? 5e-4, beta1: args.beta1 ?? 0.9, beta2: args.beta2 ?? 0.999,
       warmupImages: args.warmupImages ?? 256_000, lrDecayImages: args.lrDecayImages ?? 0, emaHalfLifeImages: args.emaHalfLifeImages ?? 500_000,
       emaRampupRatio: args.emaRampupRatio ?? 0.05, extraEmaHalfLives: checkExtraEmaHalfLives(args.extraEmaHalfLives ?? []), pMean: args.pMean ?? -1.2, pStd: args.pStd ?? 1.2,
       bf16: args.bf16 ?? false, precision: resolvePrecision(args),
     };
-    return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
+    const given = args.net instanceof EDMNetwork;
+    const net = given ? args.net as EDMNetwork : EDMNetwork.create(args.net as PresetName | EDMConfig, { seed: args.seed, device });
+    let ema: EDMNetwork | undefined;
+    try {
+      if (net.config.labelDim > 0 && args.data.labeled === false) {
+        throw typeError('this network is class-conditional but the data set has no labels (dataset.json): use labelDim 0');
+      }
+      ema = EDMNetwork.create({ ...net.config }, { device: net.device });
+      copyWeights(net, ema);
+      return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
+    } catch (error) {
+      // A failed construction frees what it built (a network it was given stays the caller's).
+      ema?.dispose();
+      if (!given) net.dispose();
+      throw error;
+    }
   }
 
   get imagesSeen(): number {
@@ -144,13 +159,24 @@ export class TeacherTrainer {
     try {
       const { meta } = ckpt;
       const net = EDMNetwork.create(meta.config, { device: options.device ?? data.images.device });
-      fillModule(net, ckpt.part('net'));
-      const trainer = TeacherTrainer.create({
-        net, data, ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, processGroup: options.processGroup,
-      });
-      fillModule(trainer.ema, ckpt.part('ema'));
-      trainer.extraEmas.forEach((e, i) => fillModule(e, ckpt.part(`extraEma${i}`)));
-      trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
+      let trainer: TeacherTrainer;
+      try {
+        fillModule(net, ckpt.part('net'));
+        trainer = TeacherTrainer.create({
+          net, data, ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, processGroup: options.processGroup,
+        });
+      } catch (error) {
+        net.dispose(); // given to create, so not freed there
+        throw error;
+      }
+      try {
+        fillModule(trainer.ema, ckpt.part('ema'));
+        trainer.extraEmas.forEach((e, i) => fillModule(e, ckpt.part(`extraEma${i}`)));
+        trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
+      } catch (error) {
+        trainer.dispose(); // a file that does not fit frees what was built for it
+        throw error;
+      }
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
     } finally {
