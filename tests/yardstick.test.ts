@@ -1,11 +1,11 @@
 // The yardstick (classifier, FID, precision/recall) and the shipped models, on the CPU.
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, EDMNetwork, ErrorCode, evaluate, FashionMNIST, fid, manualSeed, precisionRecall, randn, tensor,
+  Classifier, EDMNetwork, ErrorCode, evaluate, FashionMNIST, fid, manualSeed, memory, OneStepGenerator, precisionRecall, randn, tensor,
 } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
-import { expectError } from './helpers.js';
+import { expectError, forceGc } from './helpers.js';
 
 describe('FID and precision/recall', () => {
   it('match closed forms on Gaussian features', async () => {
@@ -65,5 +65,38 @@ describe('shipped models', () => {
 
   it('says what is missing when the classifier file is', async () => {
     await expectError(() => Classifier.load('/nonexistent/classifier.safetensors'), ErrorCode.Io);
+  });
+
+  it('frees a classifier on dispose, after which it says so', async () => {
+    const classifier = await Classifier.load();
+    const images = randn([2, 1, 32, 32]);
+    (await classifier.features(images)).dispose();
+    classifier.dispose();
+    await expectError(() => classifier.features(images), ErrorCode.TensorDisposed, /classifier was disposed/);
+    expect(() => classifier.stateDict()).toThrow(/classifier was disposed/);
+    classifier.dispose(); // twice is harmless
+    images.dispose();
+  });
+
+  it('frees what it built when the weights in a file do not fit', async () => {
+    // The classifier's file as a teacher, the teacher's as a classifier or a generator: refused,
+    // and nothing kept (networks are counted by their disposals, tensors by memory()).
+    const classifierFile = join(packageRoot, 'models', 'fmnist-classifier.safetensors');
+    const teacherFile = join(packageRoot, 'models', 'fmnist32-teacher.safetensors');
+    const networks = vi.spyOn(EDMNetwork.prototype, 'dispose');
+    const classifiers = vi.spyOn(Classifier.prototype, 'dispose');
+    try {
+      await forceGc();
+      const before = memory();
+      await expectError(() => EDMNetwork.load(classifierFile, { config: 'fmnist32' }), ErrorCode.StateDictMismatch);
+      expect(networks).toHaveBeenCalledTimes(1);
+      await expectError(() => Classifier.load(teacherFile), ErrorCode.StateDictMismatch);
+      expect(classifiers).toHaveBeenCalledTimes(1);
+      await expectError(() => OneStepGenerator.load(classifierFile, { sigmaInit: 2.5 }), ErrorCode.CheckpointUnsupported);
+      expect(memory()).toEqual(before);
+    } finally {
+      networks.mockRestore();
+      classifiers.mockRestore();
+    }
   });
 });

@@ -115,9 +115,11 @@ export class OneStepGenerator {
       sd.dispose();
       throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a generator saved by onestep: pass { sigmaInit } to use it as one`);
     }
-    const net = await EDMNetwork.load(sd, { config: meta.config, device });
-    sd.dispose();
-    return new OneStepGenerator(net, sigmaInit);
+    try {
+      return new OneStepGenerator(await EDMNetwork.load(sd, { config: meta.config, device }), sigmaInit);
+    } finally {
+      sd.dispose();
+    }
   }
 
   dispose(): void {

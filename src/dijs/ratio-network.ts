@@ -95,7 +95,12 @@ export class RatioNetwork {
       const meta = JSON.parse(sd.metadata.get('onestep') ?? '{}') as { format?: string; config?: EDMConfig; head?: RatioHeadOptions };
       if (meta.format !== FORMAT || !meta.config) throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a ratio network saved by onestep`);
       const ratio = RatioNetwork.create(meta.config, { head: meta.head, device: options.device });
-      fillModule(ratio, sd);
+      try {
+        fillModule(ratio, sd);
+      } catch (error) {
+        ratio.dispose(); // weights that do not fit: nothing is kept
+        throw error;
+      }
       return ratio;
     } finally {
       sd.dispose();

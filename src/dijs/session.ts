@@ -122,6 +122,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   await grid();
   if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
   yardstick?.reference.dispose();
+  yardstick?.classifier.dispose();
   if (lead) writeCurves(logPath, out);
   if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations };

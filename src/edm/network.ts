@@ -62,6 +62,9 @@ export class EDMNetwork {
       const own = net.stateDict();
       try {
         loadInto(own, prefixed, { strict: true });
+      } catch (error) {
+        net.dispose(); // weights that do not fit: nothing is kept
+        throw error;
       } finally {
         for (const t of own.values()) t.dispose();
       }

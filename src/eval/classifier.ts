@@ -20,6 +20,7 @@ interface NativeClassifier {
   logits(images: NativeHandle): Promise<NativeHandle>;
   features(images: NativeHandle): Promise<NativeHandle>;
   stateDict(): [string, NativeHandle][];
+  dispose(): void;
 }
 
 export class Classifier {
@@ -35,11 +36,14 @@ export class Classifier {
 
   /** The shipped classifier (or another file written by `save`). */
   static async load(path = DEFAULT_CLASSIFIER_PATH, options: { device?: Device } = {}): Promise<Classifier> {
+    const weights = await loadStateDict(path, { device: options.device ?? 'cpu' });
     const classifier = new Classifier(options.device ?? 'cpu');
-    const weights = await loadStateDict(path, { device: classifier.device });
     const own = classifier.stateDict();
     try {
       loadInto(own, weights);
+    } catch (error) {
+      classifier.dispose(); // weights that do not fit: nothing is kept
+      throw error;
     } finally {
       for (const t of [...own.values(), ...weights.values()]) t.dispose();
     }
@@ -87,5 +91,10 @@ export class Classifier {
     } finally {
       for (const t of sd.values()) t.dispose();
     }
+  }
+
+  /** Frees the weights now (GPU memory too); using the classifier afterwards is an error. */
+  dispose(): void {
+    this.#native.dispose();
   }
 }

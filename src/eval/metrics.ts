@@ -64,6 +64,8 @@ export async function evaluate(source: ImageSource, options: { n?: number; class
     return result;
   } finally {
     images.dispose();
+    // What was loaded here is freed here; what the caller passed stays the caller's.
     if (!options.reference) reference.dispose();
+    if (!options.classifier) classifier.dispose();
   }
 }

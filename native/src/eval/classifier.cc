@@ -61,6 +61,7 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
         InstanceMethod<&ClassifierHandle::Logits>("logits"),
         InstanceMethod<&ClassifierHandle::Features>("features"),
         InstanceMethod<&ClassifierHandle::StateDict>("stateDict"),
+        InstanceMethod<&ClassifierHandle::Dispose>("dispose"),
     }));
   }
 
@@ -78,6 +79,12 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
   }
 
  private:
+  // The live network; a disposed classifier says so instead of crashing.
+  ClassifierNet Net() const {
+    if (!net_) throw UserError(code::kDisposed, "this classifier was disposed");
+    return net_;
+  }
+
   // train(images, labels, steps, batch, lr, augment) → Promise<{ loss, accuracy }> over those steps
   Napi::Value Train(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
@@ -87,12 +94,14 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
       bool augment = GetBool(info, 5, "augment");
       if (images.dim() != 4 || labels.dim() != 1 || labels.size(0) != images.size(0)) ThrowValueError("need images [N, C, H, W] and labels [N]");
       if (batch < 1 || batch > images.size(0) || steps < 1) ThrowValueError("batch must be in [1, N] and steps ≥ 1");
-      if (!optimizer_) optimizer_ = std::make_unique<torch::optim::Adam>(net_->parameters(), torch::optim::AdamOptions(lr));
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!optimizer_) optimizer_ = std::make_unique<torch::optim::Adam>(Net()->parameters(), torch::optim::AdamOptions(lr));
       for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       struct Out { double loss, accuracy; };
       return TorchJob<Out>::Start(info.Env(), "onestep.classifierTrain",
           [this, images, labels, steps, batch, augment] {
             std::lock_guard<std::mutex> lock(mutex_);
+            if (!net_) throw UserError(code::kDisposed, "this classifier was disposed");  // while queued
             at::AutoGradMode grad(true);
             net_->train();
             at::Tensor loss_sum = at::zeros({}, images.options()), correct = at::zeros({}, images.options());
@@ -130,10 +139,11 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       at::Tensor images = TensorHandle::TensorOf(info[0], "images");
       if (images.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
+      ClassifierNet net = Net();  // held by the job: a dispose meanwhile frees it after the job
       return TorchJob<at::Tensor>::Start(info.Env(), "onestep.classifier",
-          [this, images, features] {
+          [this, net, images, features]() mutable {
             std::lock_guard<std::mutex> lock(mutex_);
-            return Batched(images, 1000, [&](const at::Tensor& x) { return features ? net_->features(x) : net_->forward(x); });
+            return Batched(images, 1000, [&](const at::Tensor& x) { return features ? net->features(x) : net->forward(x); });
           },
           WrapTensorResult);
     });
@@ -143,8 +153,16 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
 
   Napi::Value StateDict(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [&]() -> Napi::Value {
-      return NamedTensorsToJs(info.Env(), ModuleState(*net_));
+      return NamedTensorsToJs(info.Env(), ModuleState(*Net()));
     });
+  }
+
+  // Frees the weights and the optimizer state now (after a running job); later calls say it was disposed.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    optimizer_.reset();
+    net_ = ClassifierNet(nullptr);
+    return info.Env().Undefined();
   }
 
   ClassifierNet net_{nullptr};
