@@ -67,6 +67,26 @@ describe('shipped models', () => {
     await expectError(() => Classifier.load('/nonexistent/classifier.safetensors'), ErrorCode.Io);
   });
 
+  it('evaluate frees every tensor it makes, also when the images fail half-way', async () => {
+    const classifier = await Classifier.load();
+    const reference = await FashionMNIST.load({ split: 'test', limit: 40 });
+    await forceGc();
+    const before = memory();
+    const result = await evaluate(reference.images, { n: 20, classifier, reference });
+    expect(result.n).toBe(20);
+    expect(memory()).toEqual(before);
+    let calls = 0;
+    const failing = async (count: number) => {
+      if (++calls === 2) throw new Error('the generator failed');
+      return randn([count, 1, 32, 32]);
+    };
+    await expect(evaluate(failing, { n: 20, batch: 10, classifier, reference })).rejects.toThrow(/the generator failed/);
+    expect(memory()).toEqual(before);
+    await expectError(() => evaluate('images' as never, { classifier, reference }), ErrorCode.InvalidArgType, /evaluate needs images/);
+    reference.dispose();
+    classifier.dispose();
+  });
+
   it('frees a classifier on dispose, after which it says so', async () => {
     const classifier = await Classifier.load();
     const images = randn([2, 1, 32, 32]);

@@ -32,40 +32,38 @@ export interface Evaluation {
 export type ImageSource = Tensor | ((count: number) => Promise<Tensor>);
 
 export async function evaluate(source: ImageSource, options: { n?: number; classifier?: Classifier; reference?: ImageSet; k?: number; batch?: number } = {}): Promise<Evaluation> {
+  if (!(source instanceof Tensor) && typeof source !== 'function') throw typeError('evaluate needs images or a function that makes them');
   const n = options.n ?? 10_000;
   const classifier = options.classifier ?? await Classifier.load();
-  const reference = options.reference ?? await FashionMNIST.load({ split: 'test', device: classifier.device });
-  let images: Tensor;
-  if (source instanceof Tensor) {
-    images = source.slice(0, 0, n);
-  } else if (typeof source === 'function') {
-    const batch = options.batch ?? 1000;
-    const parts: Tensor[] = [];
-    for (let done = 0; done < n; done += batch) parts.push(await source(Math.min(batch, n - done)));
-    images = cat(parts);
-    for (const p of parts) p.dispose();
-  } else {
-    throw typeError('evaluate needs images or a function that makes them');
-  }
+  let reference: ImageSet | undefined;
+  // Every tensor made here is freed here, also when making the images fails half-way.
+  const made: Tensor[] = [];
+  const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
+    reference = options.reference ?? await FashionMNIST.load({ split: 'test', device: classifier.device });
+    let images: Tensor;
+    if (source instanceof Tensor) {
+      images = keep(source.slice(0, 0, n));
+    } else {
+      const batch = options.batch ?? 1000;
+      const parts: Tensor[] = [];
+      for (let done = 0; done < n; done += batch) parts.push(keep(await source(Math.min(batch, n - done))));
+      images = keep(cat(parts));
+    }
     // As EDM's generate.py writes PNGs: clamp and quantise to 8 bits before measuring, so that
     // out-of-range pixels count as saturated ones rather than as features no image can have.
-    const quantised = tidy(() => images.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1));
-    images.dispose();
-    images = quantised;
-    const fake = await classifier.features(images);
-    const real = await classifier.features(reference.images.slice(0, 0, n));
-    const predicted = await classifier.predict(images);
+    const quantised = keep(tidy(() => images.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1)));
+    const fake = keep(await classifier.features(quantised));
+    const real = keep(await classifier.features(keep(reference.images.slice(0, 0, n))));
+    const predicted = keep(await classifier.predict(quantised));
     const counts = (await predicted.toTypedArray()) as BigInt64Array;
     const histogram = new Array<number>(10).fill(0);
     for (const c of counts) histogram[Number(c)]! += 1 / counts.length;
-    const result = { n: images.shape[0]!, fid: await fid(real, fake), ...(await precisionRecall(real, fake, options.k ?? 3)), histogram };
-    for (const t of [fake, real, predicted]) t.dispose();
-    return result;
+    return { n: quantised.shape[0]!, fid: await fid(real, fake), ...(await precisionRecall(real, fake, options.k ?? 3)), histogram };
   } finally {
-    images.dispose();
+    for (const t of made) t.dispose();
     // What was loaded here is freed here; what the caller passed stays the caller's.
-    if (!options.reference) reference.dispose();
+    if (!options.reference) reference?.dispose();
     if (!options.classifier) classifier.dispose();
   }
 }
