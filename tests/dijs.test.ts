@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
+  Classifier, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -445,5 +445,22 @@ describe('a short training session', () => {
     expect(log.at(-1).fid).toBe(result.evaluations[0]!.fid);
     expect(readFileSync(join(out, 'losses.svg'), 'utf8')).toMatch(/<svg[\s\S]*polyline[\s\S]*lossRatio/);
     trainer.dispose();
+  });
+
+  it('releases the yardstick it loaded when the run fails', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const classifiers = vi.spyOn(Classifier.prototype, 'dispose');
+    try {
+      // An evaluation after the first call loads the classifier; the callback then fails.
+      const run = trainSession(trainer, { images: 48, out: join(dir, 'session-fails'), iterationsPerCall: 2, evalEvery: 16, evalSamples: 100, progress: false,
+        onStats: (stats) => { if (stats.imagesSeen >= 32) throw new Error('the callback failed'); } });
+      await expect(run).rejects.toThrow(/the callback failed/);
+      expect(classifiers).toHaveBeenCalledTimes(1);
+    } finally {
+      classifiers.mockRestore();
+      await trainer.settled();
+      trainer.dispose();
+    }
   });
 });

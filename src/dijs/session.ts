@@ -83,46 +83,53 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     format: `${name} |{bar}| {kimg}/{total} kimg | {rate} img/s | D {lossD} G {lossG} | acc {acc} | ETA {eta_formatted}`, hideCursor: true,
   }, cliProgress.Presets.shades_classic);
   bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-' });
-  const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
-  let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
-  const started = performance.now(), startImages = trainer.imagesSeen;
-  let last: DiJSStats | undefined, stopped = false;
-  // img/s over a window of at least 2 s: calls finish in bursts when calls are queued ahead.
-  let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
-  const overTime = () => options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds;
-  for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall, stopWhen: overTime })) {
-    const now = performance.now();
-    if (now - windowStart >= 2000 || rate === 0) {
-      rate = (stats.imagesSeen - windowImages) / ((now - windowStart) / 1000);
-      [windowStart, windowImages] = [now, stats.imagesSeen];
+  // The yardstick and the progress bar are released however the run ends (an error included).
+  const startImages = trainer.imagesSeen;
+  let seconds = 0, last: DiJSStats | undefined;
+  try {
+    const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
+    let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
+    const started = performance.now();
+    let stopped = false;
+    // img/s over a window of at least 2 s: calls finish in bursts when calls are queued ahead.
+    let windowStart = performance.now(), windowImages = trainer.imagesSeen, rate = 0;
+    const overTime = () => options.maxSeconds !== undefined && (performance.now() - started) / 1000 > options.maxSeconds;
+    for await (const stats of trainer.run({ images, iterationsPerCall: options.iterationsPerCall, stopWhen: overTime })) {
+      const now = performance.now();
+      if (now - windowStart >= 2000 || rate === 0) {
+        rate = (stats.imagesSeen - windowImages) / ((now - windowStart) / 1000);
+        [windowStart, windowImages] = [now, stats.imagesSeen];
+      }
+      last = stats;
+      log({ kimg: stats.imagesSeen / 1000, imgPerSec: rate, ...stats });
+      bar?.update(Math.round(stats.imagesSeen / 1000), {
+        kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), lossD: stats.lossRatio.toFixed(3), lossG: stats.lossGenerator.toFixed(3),
+        acc: ((stats.ratioAccuracyReal + stats.ratioAccuracyFake) / 2).toFixed(2),
+      });
+      if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
+      if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
+      if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
+      await options.onStats?.(stats);
+      stopped ||= stats.stopVote > 0;
     }
-    last = stats;
-    log({ kimg: stats.imagesSeen / 1000, imgPerSec: rate, ...stats });
-    bar?.update(Math.round(stats.imagesSeen / 1000), {
-      kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), lossD: stats.lossRatio.toFixed(3), lossG: stats.lossGenerator.toFixed(3),
-      acc: ((stats.ratioAccuracyReal + stats.ratioAccuracyFake) / 2).toFixed(2),
-    });
-    if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
-    if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
-    if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
-    await options.onStats?.(stats);
-    stopped ||= stats.stopVote > 0;
+    // A time budget ends the run at the same call on every process of a group (run's stopWhen).
+    if (stopped) log({ kimg: trainer.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });
+    await trainer.settled();
+    bar?.stop();
+    seconds = (performance.now() - started) / 1000;
+    await trainer.save(join(out, 'checkpoint.safetensors'));
+    // The EMA generator and the ratio network on their own, for examples/sample.ts (verifier too).
+    if (lead) {
+      await trainer.generator.save(join(out, 'generator.safetensors'));
+      await trainer.ratio.save(join(out, 'ratio.safetensors'));
+    }
+    await grid();
+    if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
+  } finally {
+    bar?.stop();
+    yardstick?.reference.dispose();
+    yardstick?.classifier.dispose();
   }
-  // A time budget ends the run at the same call on every process of a group (run's stopWhen).
-  if (stopped) log({ kimg: trainer.imagesSeen / 1000, stopped: `time budget of ${options.maxSeconds} s reached` });
-  await trainer.settled();
-  bar?.stop();
-  const seconds = (performance.now() - started) / 1000;
-  await trainer.save(join(out, 'checkpoint.safetensors'));
-  // The EMA generator and the ratio network on their own, for examples/sample.ts (verifier too).
-  if (lead) {
-    await trainer.generator.save(join(out, 'generator.safetensors'));
-    await trainer.ratio.save(join(out, 'ratio.safetensors'));
-  }
-  await grid();
-  if (evalEvery >= 0 && evaluations.at(-1)?.kimg !== trainer.imagesSeen / 1000) await measure();
-  yardstick?.reference.dispose();
-  yardstick?.classifier.dispose();
   if (lead) writeCurves(logPath, out);
   if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations };
