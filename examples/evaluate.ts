@@ -114,3 +114,4 @@ for (const [name, r, seconds] of rows) {
 if (args.json) (await import('node:fs')).writeFileSync(args.json, JSON.stringify(rows.map(([name, r, s]) => ({ name, ...r, seconds: s })), null, 1));
 test.dispose();
 train.dispose();
+classifier.dispose();
