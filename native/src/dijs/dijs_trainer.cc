@@ -203,9 +203,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return d;
   }
 
-  // The iteration's learning-rate, bias-correction and EMA factors ([2 per ratio step, 2, 1, 1 per
-  // extra EMA]),
-  // computed on the host from the counters and uploaded without waiting (pinned memory on GPUs).
+  // The iteration's learning-rate, bias-correction and EMA factors ([2 per ratio step, 2, 1, then 1
+  // per extra EMA]), computed on the host from the counters and uploaded without waiting (pinned
+  // memory on GPUs).
   void UploadFactors() {
     const DiJSOptions& o = options_;
     std::vector<float> f;

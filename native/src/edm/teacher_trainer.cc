@@ -48,7 +48,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
   }
 
   // new TeacherTrainer(netHandle, emaHandle, images, labels | null, labelDim, options); options.extraEmas:
-  // [{ module: emaHandle's kind, halfLifeImages }] (optional, train/extra_emas.h).
+  // [{ module: a network of the same shape, halfLifeImages }] (optional, train/extra_emas.h).
   // The networks are EDMNetworkHandle objects' modules, shared: training updates them in place.
   explicit TeacherTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TeacherTrainer>(info) {
     Guard(info.Env(), [&] {
