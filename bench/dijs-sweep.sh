@@ -9,14 +9,19 @@
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
 #   source .device/prelude.sh >/dev/null 2>&1; A="--lr-d 2e-4" B="--lr-d 6e-4" MAXS=470 bash bench/dijs-sweep.sh
+# MAXS (seconds of training) defaults to what is left of a 600 s call after the build and ~90 s of
+# packing; set CALL_START=$(date +%s) at the start of a command that does other work first.
+call_start=${CALL_START:-$(date +%s)}
 source "$(dirname "$0")/gpu-call.sh"
+MAXS=${MAXS:-$((600 - ($(date +%s) - call_start) - 90))}
+echo "training for $MAXS s per run"
 mkdir -p runs
 start=$(mktemp)  # what is newer than this was written by this call
 train() {
   local name=$1 gpu=$2; shift 2
   local resume=()
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
-  CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 50000 --max-seconds "${MAXS:-470}" \
+  CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 50000 --max-seconds "$MAXS" \
     --out "runs/$name" "${resume[@]}" --no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}" --grid-every-kimg 1000 \
     --checkpoint-every-kimg 100000 "$@" > "runs/$name.txt" 2>&1
 }
