@@ -447,6 +447,24 @@ describe('a short training session', () => {
     trainer.dispose();
   });
 
+  it('refuses a disposed teacher and keeps nothing it built for it', async () => {
+    const gone = EDMNetwork.create(tiny, { seed: 1 });
+    gone.dispose();
+    const networks = vi.spyOn(EDMNetwork.prototype, 'dispose');
+    const ratios = vi.spyOn(RatioNetwork.prototype, 'dispose');
+    try {
+      await expectError(() => OneStepGenerator.fromTeacher(gone), ErrorCode.InvalidArgType, /EDMNetwork was disposed/);
+      expect(networks).toHaveBeenCalledTimes(1);
+      await expectError(() => RatioNetwork.fromTeacher(gone), ErrorCode.InvalidArgType, /EDMNetwork was disposed/);
+      expect(ratios).toHaveBeenCalledTimes(1);
+      await expectError(() => new DiJSTrainer({ teacher: gone, data }), ErrorCode.InvalidArgType, /EDMNetwork was disposed/);
+      expect(networks).toHaveBeenCalledTimes(2);
+    } finally {
+      networks.mockRestore();
+      ratios.mockRestore();
+    }
+  });
+
   it('releases the yardstick it loaded when the run fails', async () => {
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });

@@ -52,8 +52,13 @@ export class OneStepGenerator {
     const init = options.init ?? 'teacher';
     if (init !== 'teacher' && init !== 'random') throw typeError(`init must be 'teacher' or 'random', not ${JSON.stringify(init)}`);
     const net = EDMNetwork.create({ ...teacher.config, dropout: 0 }, { seed: options.seed, device: options.device ?? teacher.device });
-    if (init === 'teacher') copyWeights(teacher, net);
-    return new OneStepGenerator(net, options.sigmaInit ?? DEFAULT_SIGMA_INIT);
+    try {
+      if (init === 'teacher') copyWeights(teacher, net);
+      return new OneStepGenerator(net, options.sigmaInit ?? DEFAULT_SIGMA_INIT);
+    } catch (error) {
+      net.dispose(); // e.g. a disposed teacher: nothing is kept
+      throw error;
+    }
   }
 
   get config(): Readonly<EDMConfig> {

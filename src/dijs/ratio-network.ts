@@ -49,7 +49,12 @@ export class RatioNetwork {
   static fromTeacher(teacher: EDMNetwork, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
     if (!teacher || typeof (teacher as EDMNetwork).stateDict !== 'function') throw typeError('RatioNetwork.fromTeacher needs an EDMNetwork');
     const ratio = RatioNetwork.create(teacher.config, { ...options, device: options.device ?? teacher.device });
-    copyWeights(teacher, ratio, { strict: false, filter: (name) => name.startsWith('model.map_') || name.startsWith('model.enc.') });
+    try {
+      copyWeights(teacher, ratio, { strict: false, filter: (name) => name.startsWith('model.map_') || name.startsWith('model.enc.') });
+    } catch (error) {
+      ratio.dispose(); // e.g. a disposed teacher: nothing is kept
+      throw error;
+    }
     return ratio;
   }
 
