@@ -9,11 +9,10 @@
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
 #   source .device/prelude.sh >/dev/null 2>&1; A="--lr-d 2e-4" B="--lr-d 6e-4" MAXS=470 bash bench/dijs-sweep.sh
-# MAXS (seconds of training) defaults to what is left of a 600 s call after the build and ~90 s of
-# packing; set CALL_START=$(date +%s) at the start of a command that does other work first.
-call_start=${CALL_START:-$(date +%s)}
+# MAXS (seconds of training) defaults to what is left of the call after the build and ~90 s of
+# packing (seconds_left in bench/gpu-call.sh).
 source "$(dirname "$0")/gpu-call.sh"
-MAXS=${MAXS:-$((600 - ($(date +%s) - call_start) - 90))}
+MAXS=${MAXS:-$(seconds_left 90)}
 echo "training for $MAXS s per run"
 mkdir -p runs
 start=$(mktemp)  # what is newer than this was written by this call

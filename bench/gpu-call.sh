@@ -1,8 +1,12 @@
 # Sourced by the GPU-machine result scripts (dijs-pipeline.sh, dijs-sweep.sh, teacher-continue.sh):
 # Node on the PATH, $out (= $OUT, what comes back), the card's name, the addon built unless a
 # prebuild was carried, and $run: tsx, or with NPROC=n > 1
-# `onestep launch` over n GPUs (data parallel; --batch stays per GPU).
+# `onestep launch` over n GPUs (data parallel; --batch stays per GPU), and seconds_left MARGIN:
+# what is left of the device tool's 600 s call, less MARGIN, counted from CALL_START (set it with
+# CALL_START=$(date +%s) at the start of a command that does other work first) or from here.
 set -uo pipefail
+call_start=${CALL_START:-$(date +%s)}
+seconds_left() { echo $((600 - ($(date +%s) - call_start) - $1)); }
 export PATH=/opt/node/bin:$PATH
 out=${OUT:-bench/out}; mkdir -p "$out"
 nvidia-smi --query-gpu=name --format=csv,noheader

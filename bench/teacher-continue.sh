@@ -6,15 +6,14 @@
 # Pack first with bash bench/pack-device.sh [--prebuilt]; then, on the GPU machine:
 #   source .device/prelude.sh >/dev/null 2>&1; MAXS=400 bash bench/teacher-continue.sh [train-teacher.ts options…]
 # MAXS: seconds of training (default: what is left of a 600 s call after the build and ~150 s for
-# the samples; set CALL_START=$(date +%s) at the start of a command that does other work first).
+# the samples: seconds_left in bench/gpu-call.sh).
 # RESUME=1 continues the previous call's run (its checkpoint in /tmp/teacher-run, kept by a warm
 # machine; its options come from the checkpoint) instead of starting from the shipped weights.
 # Without a carried prebuild it builds first (~50 s; bench/gpu-call.sh) and returns it as onestep.node.xz. STEPS: the Heun rows dumped (default 18,9,4). With --extra-ema-kimg
 # each extra EMA comes back too (fmnist32-teacher-ema<kimg>k.safetensors, 14 MB) with its Heun-18
 # samples: with two extra EMAs pass STEPS=18 to stay within the ~64 MiB a call returns.
-call_start=${CALL_START:-$(date +%s)}
 source "$(dirname "$0")/gpu-call.sh"
-MAXS=${MAXS:-$((600 - ($(date +%s) - call_start) - 150))}
+MAXS=${MAXS:-$(seconds_left 150)}
 start=(--init models/fmnist32-teacher.safetensors)
 [ -n "${RESUME:-}" ] && [ -f /tmp/teacher-run/checkpoint.safetensors ] && start=(--resume /tmp/teacher-run/checkpoint.safetensors)
 echo "training for $MAXS s from ${start[*]}"

@@ -66,6 +66,18 @@ interface NativeTrainer {
 
 const FORMAT = 'onestep-teacher-checkpoint/1';
 
+/** A network of `net`'s shape holding its weights (an EMA's start); `seed` as for EDMNetwork.create. */
+function copyOf(net: EDMNetwork, seed?: number): EDMNetwork {
+  const copy = EDMNetwork.create({ ...net.config }, { device: net.device, seed });
+  try {
+    copyWeights(net, copy);
+  } catch (error) {
+    copy.dispose();
+    throw error;
+  }
+  return copy;
+}
+
 export class TeacherTrainer {
   readonly #native: NativeTrainer;
   #imagesSeen = 0;
@@ -79,10 +91,7 @@ export class TeacherTrainer {
     // the global random stream, so a run draws the same numbers with or without them.
     const extras: EDMNetwork[] = [];
     try {
-      for (const _ of options.extraEmaHalfLives) {
-        extras.push(EDMNetwork.create({ ...net.config }, { device: net.device, seed: 0 }));
-        copyWeights(net, extras.at(-1)!);
-      }
+      for (const _ of options.extraEmaHalfLives) extras.push(copyOf(net, 0));
       this.extraEmas = Object.freeze(extras);
       const moduleOf = (n: EDMNetwork) => n.nativeHandle.moduleRef();
       const Ctor = native().TeacherTrainer as unknown as new (...args: unknown[]) => NativeTrainer;
@@ -117,8 +126,7 @@ export class TeacherTrainer {
       if (net.config.labelDim > 0 && args.data.labeled === false) {
         throw typeError('this network is class-conditional but the data set has no labels (dataset.json): use labelDim 0');
       }
-      ema = EDMNetwork.create({ ...net.config }, { device: net.device });
-      copyWeights(net, ema);
+      ema = copyOf(net);
       return new TeacherTrainer(net, ema, args.data, options, args.processGroup);
     } catch (error) {
       // A failed construction frees what it built (a network it was given stays the caller's).
