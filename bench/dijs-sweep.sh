@@ -5,6 +5,7 @@
 # new dumps, log, curves and last grid come back as one tar, <name>.tar. The device tool returns
 # at most 16 MiB per file and ~64 MiB per call: ~4.7 MB per dump, so keep to 3 dumps per run with 4 runs
 # (--extra-ema-kimg multiplies the dumps, one per EMA: with two extra EMAs, DUMP=0 dumps only at the end).
+# GPUS: the GPUs the runs take, in order (default 0 1 2 …; e.g. GPUS="2 3" beside a teacher run on 0 and 1).
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
@@ -34,13 +35,13 @@ pack() {
   tar cf "$out/$r.tar" "$r.txt" "${dumps[@]}" "$r/log.jsonl" "$r"/*.svg "$(ls "$r"/grid-*.png | tail -1)"
 }
 names=()
-gpu=0
+read -ra gpus <<< "${GPUS:-0 1 2 3 4 5 6 7}"
 for name in a b c d e f g h; do
   var=${name^^}
   [ -z "${!var+set}" ] && continue
   # shellcheck disable=SC2086  # each variable is an option list
-  train "$name" "$gpu" ${!var} &
-  names+=("$name"); gpu=$((gpu + 1))
+  train "$name" "${gpus[${#names[@]}]}" ${!var} &
+  names+=("$name")
 done
 wait
 for r in "${names[@]}"; do
