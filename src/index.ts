@@ -47,6 +47,8 @@ export { saveCurves, renderCurves } from './image/curves.js';
 export type { CurveChart, CurveSeries } from './image/curves.js';
 export { trainSession, writeCurves } from './dijs/session.js';
 export type { SessionOptions, SessionResult } from './dijs/session.js';
+export { DeadRatioWatch } from './dijs/dead-ratio-watch.js';
+export type { DeadRatioWatchOptions } from './dijs/dead-ratio-watch.js';
 export { saveSamples, loadSamples } from './image/samples.js';
 export { ProcessGroup, type Backend, type ProcessGroupOptions } from './distributed/process-group.js';
 export { launch, type LaunchOptions, type RankExit } from './distributed/launch.js';

@@ -13,6 +13,7 @@ import { Classifier } from '../eval/classifier.js';
 import { evaluate, type Evaluation } from '../eval/metrics.js';
 import { saveCurves } from '../image/curves.js';
 import { saveImageGrid } from '../image/grid.js';
+import { DeadRatioWatch } from './dead-ratio-watch.js';
 import type { DiJSStats, DiJSTrainer } from './trainer.js';
 
 export interface SessionOptions {
@@ -36,6 +37,8 @@ export interface SessionOptions {
   onStats?: (stats: DiJSStats) => Promise<void> | void;
   /** A label for the progress bar and the log. */
   name?: string;
+  /** Where warnings about the run go (a dead ratio network: DeadRatioWatch); default console.warn. They are logged too. */
+  onWarning?: (message: string) => void;
 }
 
 export interface SessionResult {
@@ -44,6 +47,8 @@ export interface SessionResult {
   imagesPerSecond: number;
   last: DiJSStats;
   evaluations: (Evaluation & { kimg: number })[];
+  /** Warnings raised during the run (also in the log and passed to onWarning). */
+  warnings: string[];
 }
 
 export async function trainSession(trainer: DiJSTrainer, options: SessionOptions): Promise<SessionResult> {
@@ -86,6 +91,8 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   // The yardstick and the progress bar are released however the run ends (an error included).
   const startImages = trainer.imagesSeen;
   let seconds = 0, last: DiJSStats | undefined;
+  const watch = new DeadRatioWatch();
+  const warnings: string[] = [];
   try {
     const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
     let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
@@ -109,6 +116,12 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
       if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
       if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
+      const warning = lead ? watch.observe(stats) : undefined;
+      if (warning) {
+        warnings.push(warning);
+        log({ kimg: stats.imagesSeen / 1000, warning });
+        (options.onWarning ?? ((message: string) => console.warn(`\nwarning: ${message}`)))(warning);
+      }
       await options.onStats?.(stats);
       stopped ||= stats.stopVote > 0;
     }
@@ -132,7 +145,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   }
   if (lead) writeCurves(logPath, out);
   if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
-  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations };
+  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations, warnings };
 }
 
 /** losses.svg and fid.svg from a log.jsonl (all runs in it, by name). */
