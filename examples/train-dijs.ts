@@ -24,9 +24,9 @@ const { values: args } = parseArgs({
     init: { type: 'string', default: 'teacher' },
     kimg: { type: 'string' },
     batch: { type: 'string' },
-    // Measured from the shipped teacher (README, Results): lr D 1e-4 is best up to ~2 M images (FID
-    // 5.95 at 0.9 M, 4.85 at 2.2 M; 2e-4 gave 7.93 at 0.8 M), then drifts up; for runs of 3 M images
-    // and more, --lr-g 1e-4 --lr-d 2e-4 keeps falling: 4.67 at 4.55 M.
+    // Measured from teacher v3 (README, Results): lr D 1e-4 is best up to ~2 M images (FID 5.95 at
+    // 0.9 M, 4.85 at 2.2 M; 2e-4 gave 7.93 at 0.8 M), then drifts up; --lr-g 1e-4 --lr-d 2e-4 reached
+    // 4.67 at 4.55 M once, but the same recipe's ratio network can die (a second run: FID 97 at 5.6 M).
     'lr-g': { type: 'string', default: '5e-5' },
     'lr-d': { type: 'string', default: '1e-4' },
     // EDM2's 1/√t decay of both learning rates after this many kimg (0: constant). 200 measured
