@@ -9,7 +9,8 @@
 # the samples: seconds_left in bench/gpu-call.sh).
 # RESUME=1 continues the previous call's run (its checkpoint in /tmp/teacher-run, kept by a warm
 # machine; its options come from the checkpoint) instead of starting from the shipped weights.
-# Without a carried prebuild it builds first (~50 s; bench/gpu-call.sh) and returns it as onestep.node.xz. STEPS: the Heun rows dumped (default 18,9,4). With --extra-ema-kimg
+# Without a carried prebuild it builds first (~50 s; bench/gpu-call.sh) and returns it as onestep.node.xz
+# (not with RESUME=1: the first call of a chain returned it). STEPS: the Heun rows dumped (default 18,9,4). With --extra-ema-kimg
 # each extra EMA comes back too (fmnist32-teacher-ema<kimg>k.safetensors, 14 MB) with its Heun-18
 # samples: with two extra EMAs pass STEPS=18 to stay within the ~64 MiB a call returns. WEIGHTS=0
 # keeps the weights on the machine (only the samples come back: a chained call before the last).
