@@ -40,6 +40,9 @@ const { values: args } = parseArgs({
     // More EMA generators beside the main one, e.g. 250,500 (kimg): each sample dump is written for each.
     'extra-ema-kimg': { type: 'string', default: '' },
     'ratio-steps': { type: 'string', default: '1' },
+    // Adam's ε for both networks. A larger one (e.g. 1e-6) turns vanishing gradients (a dead ratio
+    // network, bench/NOTES.md's sixth session) into small steps instead of full-size noise.
+    'adam-eps': { type: 'string', default: '1e-8' },
     seed: { type: 'string', default: '0' },
     out: { type: 'string', default: 'runs/dijs' },
     resume: { type: 'string' },
@@ -98,7 +101,7 @@ if (args.resume) {
   trainer = new DiJSTrainer({
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']),
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']),
     extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
