@@ -11,4 +11,5 @@ export BUILT=1
 CUDA_VISIBLE_DEVICES=0,1 NPROC=2 bash bench/teacher-continue.sh ${TEACHER:-} > /tmp/teacher.txt 2>&1 &
 GPUS="2 3" bash bench/dijs-sweep.sh > /tmp/dijs.txt 2>&1 &
 wait
-grep -v "^-r" /tmp/teacher.txt; grep -v "^-r" /tmp/dijs.txt; ls -la "$out"
+# Both logs without the listing of $out each script ends with (it is listed once, here).
+grep -hvE '^(total [0-9]|[d-][rwx-]{9} )' /tmp/teacher.txt /tmp/dijs.txt; ls -la "$out"

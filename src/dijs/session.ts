@@ -93,6 +93,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   let seconds = 0, last: DiJSStats | undefined;
   const watch = new DeadRatioWatch();
   const warnings: string[] = [];
+  const warn = options.onWarning ?? ((message: string) => console.warn(`\nwarning: ${message}`));
   try {
     const next = (every: number) => (every > 0 ? trainer.imagesSeen + every : Infinity);
     let nextGrid = next(gridEvery), nextEval = next(evalEvery), nextCheckpoint = next(checkpointEvery);
@@ -120,7 +121,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       if (warning) {
         warnings.push(warning);
         log({ kimg: stats.imagesSeen / 1000, warning });
-        (options.onWarning ?? ((message: string) => console.warn(`\nwarning: ${message}`)))(warning);
+        warn(warning);
       }
       await options.onStats?.(stats);
       stopped ||= stats.stopVote > 0;
