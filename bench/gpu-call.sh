@@ -11,6 +11,10 @@ seconds_left() { echo $((600 - ($(date +%s) - call_start) - $1)); }
 export PATH=/opt/node/bin:$PATH
 out=${OUT:-bench/out}; mkdir -p "$out"
 nvidia-smi --query-gpu=name --format=csv,noheader
+# A prebuild packed by `pack-device.sh --prebuilt` travels compressed: unpack it where node-gyp-build looks.
+for packed in .device/onestep-*.node.xz; do
+  [ -f "$packed" ] && mkdir -p prebuilds/linux-x64 && xz -dc "$packed" > "prebuilds/linux-x64/$(basename "$packed" .xz)"
+done
 if [ -z "${BUILT:-}" ] && ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
   # The log stays off $OUT: 8 files at most come back.
   node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }

@@ -4,12 +4,13 @@
 # info: 24.2 → 21.9 MB compressed), no npm (the run calls node_modules/.bin directly), and no test
 # split (FID is measured here from sample dumps: examples/evaluate.ts --samples). With --prebuilt
 # and prebuilds/linux-x64/onestep-torch2.11-cu130.node present, node_modules keeps only what runs
-# (no cmake-js); carry "prebuilds/linux-x64/onestep-torch2.11-cu130.node" then. Prints what would
+# (no cmake-js) and the prebuild travels xz-compressed in .device/ (5.4 → 1.0 MB; bench/gpu-call.sh
+# unpacks it into prebuilds/ on the machine, so no build). Prints what would
 # travel (the device tool counts a little more than this sum: leave a margin under 64 MiB).
 # With --tests: no Fashion-MNIST, and node_modules whole (vitest included) for `npm run test:gpu`
 # and the step benchmarks, which use random data.
 #   bash bench/pack-device.sh [--prebuilt | --tests]
-# Then: run with carry [".device"] (and that prebuild), command starting; on a warm machine that
+# Then: run with carry [".device"], command starting; on a warm machine that
 # had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
 #   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
 # The classifier and the test split stay here; if the tree is still too large, untrack
@@ -33,6 +34,10 @@ elif [ "${1:-}" = "--prebuilt" ]; then
   keep=$(ls -d node_modules/{tsx,esbuild,@esbuild/linux-x64,get-tsconfig,resolve-pkg-maps,yauzl,pend,cli-progress,string-width,strip-ansi,ansi-regex,emoji-regex,is-fullwidth-code-point,pngjs,node-gyp-build} 2>/dev/null || true)
   tar -cf - $keep node_modules/.bin/tsx | xz -6 -T0 > .device/node_modules.tar.xz
 fi
-extra=$([ "${1:-}" = "--prebuilt" ] && ls prebuilds/linux-x64/*cu*.node 2>/dev/null || true)
-total=$(du -cb $(git ls-files -co --exclude-standard) .device/* $extra | tail -1 | cut -f1)
+if [ "${1:-}" = "--prebuilt" ]; then
+  prebuild=prebuilds/linux-x64/onestep-torch2.11-cu130.node
+  [ -f "$prebuild" ] || { echo "no $prebuild here: build it on the GPU machine once (npm run build:native there) and bring it back" >&2; exit 1; }
+  xz -9e -T0 -c "$prebuild" > ".device/$(basename "$prebuild").xz"
+fi
+total=$(du -cb $(git ls-files -co --exclude-standard) .device/* | tail -1 | cut -f1)
 awk -v t="$total" 'BEGIN { printf "travels: %.1f MiB of 64%s\n", t / 1048576, (t > 64 * 1048576) ? " — too much: untrack models/fmnist-classifier.safetensors for the call (see above)" : "" }'

@@ -9,21 +9,29 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './command-line.js';
 import {
   cat, Classifier, cuda, loadSamples, saveSamples, oneHotLabels, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
   type Device, type Evaluation, type Tensor,
 } from '../src/index.js';
 
-const { values: args } = parseArgs({
+const { values: args } = commandLine(import.meta.url, {
   options: {
+    // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
+    // Teacher weights (safetensors or an EDM .pkl): adds its Heun rows and one-step row.
     teacher: { type: 'string' },
+    // The yardstick's feature network (shipped).
     classifier: { type: 'string', default: DEFAULT_CLASSIFIER_PATH },
+    // Samples per row (and test images compared with).
     n: { type: 'string', default: '10000' },
+    // Heun step counts for the teacher rows (2·steps − 1 network evaluations each).
     steps: { type: 'string', default: '18,9,4' },
+    // Also write the rows as JSON to this file.
     json: { type: 'string' },
+    // Comma-separated sample files (saveSamples / --dump-samples) to measure, one row each.
     samples: { type: 'string' },
+    // Write the teacher rows' samples to this folder instead of measuring them (no yardstick needed).
     dump: { type: 'string' },
     // Names the teacher's rows (e.g. which EMA): "<label>, teacher Heun 18 steps …".
     label: { type: 'string' },

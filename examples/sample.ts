@@ -6,21 +6,32 @@
  *   npx tsx examples/sample.ts --generator runs/dijs/generator.safetensors --ratio runs/dijs/ratio.safetensors --candidates 4
  *   npx tsx examples/sample.ts --generator g.safetensors --n 10000 --save samples.safetensors --evaluate
  */
-import { parseArgs } from 'node:util';
+import { commandLine } from './command-line.js';
 import { cuda, evaluate, OneStepGenerator, RatioNetwork, saveImageGrid, saveSamples, type Device } from '../src/index.js';
 
-const { values: args } = parseArgs({
+const { values: args } = commandLine(import.meta.url, {
   options: {
+    // A generator written by train-dijs.ts (generator.safetensors) or OneStepGenerator.save.
     generator: { type: 'string', default: 'runs/dijs/generator.safetensors' },
+    // A ratio network (ratio.safetensors) for verifier sampling.
     ratio: { type: 'string' },
+    // Candidates per sample, importance-resampled by exp(−d) (needs --ratio).
     candidates: { type: 'string', default: '1' },
+    // The noise level at which the ratio network judges candidates.
     'sigma-verify': { type: 'string', default: '0.2' },
+    // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
+    // Samples to draw.
     n: { type: 'string', default: '100' },
+    // Seeds the latents (same seed, same images).
     seed: { type: 'string', default: '0' },
+    // Comma-separated class indices, cycled (default: balanced, i mod 10).
     classes: { type: 'string' },
+    // The PNG grid (one column per class).
     out: { type: 'string', default: 'samples.png' },
+    // Also write the images (uint8 safetensors) for evaluate.ts --samples.
     save: { type: 'string' },
+    // Measure FID, precision, recall and the class histogram of the samples.
     evaluate: { type: 'boolean', default: false },
   },
 });

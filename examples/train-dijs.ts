@@ -12,17 +12,23 @@
  * checkpoint.safetensors (atomic, resumable), losses.svg, fid.svg, and with --export the EMA
  * generator (float16 safetensors, EDM names).
  */
-import { parseArgs } from 'node:util';
+import { commandLine } from './command-line.js';
 import { join } from 'node:path';
 import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence, type Precision } from '../src/index.js';
 
-const { values: args } = parseArgs({
+const { values: args } = commandLine(import.meta.url, {
   options: {
+    // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
+    // The teacher whose weights start the generator and the ratio network's encoder.
     teacher: { type: 'string', default: 'models/fmnist32-teacher.safetensors' },
+    // 'js' (DiJS), 'kl', 'fkl' or 'hellinger'.
     divergence: { type: 'string', default: 'js' },
+    // 'teacher' (the method) or 'random' (the ablation).
     init: { type: 'string', default: 'teacher' },
+    // Train until this many thousand images in all (default 1000 on a GPU, 0.4 on the CPU).
     kimg: { type: 'string' },
+    // Images per step (per process under launch; default 256 on a GPU, 16 on the CPU).
     batch: { type: 'string' },
     // Measured from teacher v3 (README, Results): lr D 1e-4 is best up to ~2 M images (FID 5.95 at
     // 0.9 M, 4.85 at 2.2 M; 2e-4 gave 7.93 at 0.8 M), then drifts up; --lr-g 1e-4 --lr-d 2e-4 reached
@@ -32,26 +38,42 @@ const { values: args } = parseArgs({
     // EDM2's 1/√t decay of both learning rates after this many kimg (0: constant). 200 measured
     // best so far: FID 8.14 instead of 8.95 at 1 M images (README, Results).
     'lr-decay-kimg': { type: 'string', default: '200' },
+    // Warm the generator's learning rate up from 0 over this many kimg (0: none); lrGWarmupImages.
+    'lr-g-warmup-kimg': { type: 'string', default: '0' },
+    // g(z) = D(σ_init·z; σ_init): the one noise level the generator denoises from.
     'sigma-init': { type: 'string', default: '2.5' },
     // ln σ ~ N(mean, std²) for the ratio network's and the generator's noise levels: "mean,std".
     'ratio-sigma': { type: 'string', default: '-1.2,1.2' },
+    // As --ratio-sigma, for the generator loss.
     'generator-sigma': { type: 'string', default: '-1.2,1.2' },
+    // The main EMA generator's half-life (the one saved, sampled and evaluated).
     'ema-halflife-kimg': { type: 'string', default: '100' },
     // More EMA generators beside the main one, e.g. 250,500 (kimg): each sample dump is written for each.
     'extra-ema-kimg': { type: 'string', default: '' },
+    // Ratio-network updates per generator update.
     'ratio-steps': { type: 'string', default: '1' },
     // Adam's ε for both networks. A larger one (e.g. 1e-6) turns vanishing gradients (a dead ratio
     // network, bench/NOTES.md's sixth session) into small steps instead of full-size noise.
     'adam-eps': { type: 'string', default: '1e-8' },
+    // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
+    // Log, grids, checkpoint, curves and the final networks go here.
     out: { type: 'string', default: 'runs/dijs' },
+    // Continue a run from its checkpoint (options from the file; --kimg counts all images).
     resume: { type: 'string' },
+    // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
     'grid-every-kimg': { type: 'string' },
+    // FID on the yardstick every this many kimg (0: at the end only).
     'eval-every-kimg': { type: 'string' },
+    // Samples per FID (default 10 000 on a GPU, 500 on the CPU).
     'eval-n': { type: 'string' },
+    // An atomic checkpoint every this many kimg (and at the end).
     'checkpoint-every-kimg': { type: 'string', default: '200' },
+    // Train on the first N images only (a quick check).
     'data-limit': { type: 'string' },
+    // Also evaluate verifier sampling with this many candidates per sample (0 or 1: off).
     verifier: { type: 'string', default: '0' },
+    // The noise level(s) at which the verifier judges candidates, e.g. 0.05,0.2,1 (one row each).
     'sigma-verify': { type: 'string', default: '0.2' },
     // Write this many EMA samples (uint8 safetensors) for measuring elsewhere: examples/evaluate.ts --samples.
     'dump-samples': { type: 'string', default: '0' },
@@ -61,6 +83,7 @@ const { values: args } = parseArgs({
     'max-seconds': { type: 'string' },
     // No yardstick here (e.g. a GPU machine without the test set): skip the FID measurements.
     'no-eval': { type: 'boolean', default: false },
+    // Also write the EMA generator here (float16 safetensors, EDM names).
     export: { type: 'string' },
     // 'fp32' (default), 'bf16' (activations in bf16: 1.1× on an H100) or 'bf16-autocast'.
     precision: { type: 'string', default: 'fp32' },
@@ -100,7 +123,7 @@ if (args.resume) {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
   trainer = new DiJSTrainer({
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
-    batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
+    batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']),
     extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),

@@ -13,39 +13,53 @@
  */
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { commandLine } from './command-line.js';
 import cliProgress from 'cli-progress';
 import {
   cuda, EDMNetwork, ProcessGroup, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, oneHotLabels, saveStateDict, TeacherTrainer, tidy,
   type Device, type EDMConfig, type Precision, type Tensor,
 } from '../src/index.js';
 
-const { values: args } = parseArgs({
+const { values: args } = commandLine(import.meta.url, {
   options: {
+    // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
+    // The network: 'fmnist32' (6.99 M parameters) or 'tiny' (a CPU demo).
     preset: { type: 'string', default: 'fmnist32' },
+    // Train until this many thousand images in all.
     kimg: { type: 'string', default: '1400' },
-    batch: { type: 'string' }, // default 256 per process; on resume, the checkpoint's
+    batch: { type: 'string' }, // images per step: default 256 per process; on resume, the checkpoint's
+    // Adam's learning rate after the warm-up.
     lr: { type: 'string', default: '5e-4' },
+    // Linear learning-rate warm-up from 0 over this many kimg (EDM's lr_rampup_kimg).
     'warmup-kimg': { type: 'string', default: '256' },
     // EDM2's inverse square-root learning-rate decay after this many kimg (0: constant, EDM's recipe).
     'lr-decay-kimg': { type: 'string', default: '0' },
+    // The main EMA's half-life (the network sampled, saved and exported).
     'ema-halflife-kimg': { type: 'string', default: '500' },
     // EDM's ramp-up: the half-life is at most this fraction of the images seen in this run (0: off).
     'ema-rampup': { type: 'string', default: '0.05' },
     // More EMAs beside the main one, e.g. 1000,2000 (kimg; the ramp-up applies to them too); with
     // --export each is written beside it as <export>-ema<kimg>k.safetensors.
     'extra-ema-kimg': { type: 'string', default: '' },
+    // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
+    // Log, grids and checkpoint go here.
     out: { type: 'string', default: 'runs/teacher' },
+    // Continue a run from its checkpoint (options from the file; --kimg counts all images).
     resume: { type: 'string' },
     // Start from these weights (net and EMA) with a fresh optimizer: continues a run whose full
     // checkpoint is not at hand, e.g. from the shipped float16 EMA weights.
     init: { type: 'string' },
+    // A log line every this many steps.
     'report-every': { type: 'string', default: '50' },
+    // A grid of EMA samples (Heun 18 steps) every this many kimg.
     'grid-every-kimg': { type: 'string', default: '200' },
+    // An atomic checkpoint every this many kimg (and at the end).
     'checkpoint-every-kimg': { type: 'string', default: '200' },
+    // Train on the first N images only (a quick check).
     'data-limit': { type: 'string' },
+    // Also write the EMA network here at the end (float16 safetensors, EDM names).
     export: { type: 'string' },
     // 'fp32' (default), 'bf16' (activations in bf16: 1.33× on an H100) or 'bf16-autocast'.
     precision: { type: 'string', default: 'fp32' },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -233,6 +233,33 @@ describe('the fused DiJS step', () => {
     await expectError(() => new DiJSTrainer({ teacher, data, lrDecayImages: -1 }), ErrorCode.InvalidArgValue, /lrDecayImages/);
   });
 
+  it('warms the generator\'s learning rate up linearly over lrGWarmupImages, from 0 (EDM\'s rule)', async () => {
+    // Generator step sizes of the first two iterations. The first has lr 0 under any warm-up, so two
+    // warm-ups meet identical weights and draws in the second, where (β1 = 0) the step differs only
+    // by the rate: 8/16 of lrG against 8/32.
+    const generatorSteps = async (lrGWarmupImages: number) => {
+      manualSeed(5);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, lrGWarmupImages });
+      const sizes: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const before = (await weights(trainer.onlineGenerator.net)).get('model.dec.32x32_aux_conv.weight')!;
+        await trainer.step(1);
+        const after = (await weights(trainer.onlineGenerator.net)).get('model.dec.32x32_aux_conv.weight')!;
+        sizes.push(Math.hypot(...after.map((v, j) => v - before[j]!)));
+      }
+      trainer.dispose();
+      return sizes;
+    };
+    const [plainFirst] = await generatorSteps(0);
+    const [first16, second16] = await generatorSteps(16);
+    const [first32, second32] = await generatorSteps(32);
+    expect(plainFirst).toBeGreaterThan(0);
+    expect([first16, first32]).toEqual([0, 0]);
+    expect(second16! / second32!).toBeCloseTo(2, 3);
+    await expectError(() => new DiJSTrainer({ teacher, data, lrGWarmupImages: -1 }), ErrorCode.InvalidArgValue, /lrGWarmupImages must be a finite, non-negative number/);
+    await expectError(() => new DiJSTrainer({ teacher, data, lrGWarmupImages: Infinity }), ErrorCode.InvalidArgValue, /lrGWarmupImages/);
+  });
+
   it('draws each loss\'s σ from its own log-normal, and rejects a spread that is negative or not finite', async () => {
     // Same seed and draws: only the σ distribution differs, so the losses it feeds must differ.
     const firstStats = async (options: Pick<DiJSOptions, 'ratioSigma' | 'generatorSigma'>) => {
@@ -444,6 +471,26 @@ describe('a short training session', () => {
     expect(log.filter((r) => 'lossRatio' in r)).toHaveLength(3);
     expect(log.at(-1).fid).toBe(result.evaluations[0]!.fid);
     expect(readFileSync(join(out, 'losses.svg'), 'utf8')).toMatch(/<svg[\s\S]*polyline[\s\S]*lossRatio/);
+    trainer.dispose();
+  });
+
+  it('warns once through onWarning, the log and the result when its ratio watch fires; none with ratioWatch false', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const out = join(dir, 'session-watch');
+    const heard: string[] = [];
+    // A floor every mean logit is under: each call counts as quiet, so the watch fires after 16 images.
+    const ratioWatch = new DeadRatioWatch({ window: 16, logitFloor: 1e9 });
+    const result = await trainSession(trainer, { images: 48, out, iterationsPerCall: 1, evalEvery: -1, progress: false, ratioWatch, onWarning: (m) => heard.push(m) });
+    expect(heard).toHaveLength(1);
+    expect(heard[0]).toMatch(/ratio network has sat at chance since 0 kimg/);
+    expect(result.warnings).toEqual(heard);
+    const log = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.filter((r) => 'warning' in r).map((r) => r.warning)).toEqual(heard);
+    const quiet = await trainSession(trainer, { images: 64, out, iterationsPerCall: 1, evalEvery: -1, progress: false, ratioWatch: false, onWarning: (m) => heard.push(m) });
+    expect(quiet.warnings).toEqual([]);
+    expect(heard).toHaveLength(1);
+    await expectError(() => trainSession(trainer, { images: 72, out, progress: false, ratioWatch: {} as DeadRatioWatch }), ErrorCode.InvalidArgType, /ratioWatch must be a DeadRatioWatch or false/);
     trainer.dispose();
   });
 

@@ -37,8 +37,10 @@ export interface SessionOptions {
   onStats?: (stats: DiJSStats) => Promise<void> | void;
   /** A label for the progress bar and the log. */
   name?: string;
-  /** Where warnings about the run go (a dead ratio network: DeadRatioWatch); default console.warn. They are logged too. */
+  /** Where warnings about the run go (a quiet ratio network: DeadRatioWatch); default console.warn. They are logged too. */
   onWarning?: (message: string) => void;
+  /** The check for a ratio network sitting at chance: `new DeadRatioWatch()` (its defaults) unless given; false: none. */
+  ratioWatch?: DeadRatioWatch | false;
 }
 
 export interface SessionResult {
@@ -91,7 +93,9 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   // The yardstick and the progress bar are released however the run ends (an error included).
   const startImages = trainer.imagesSeen;
   let seconds = 0, last: DiJSStats | undefined;
-  const watch = new DeadRatioWatch();
+  if (options.ratioWatch !== undefined && options.ratioWatch !== false && !(options.ratioWatch instanceof DeadRatioWatch))
+    throw typeError('trainSession: ratioWatch must be a DeadRatioWatch or false');
+  const watch = options.ratioWatch === undefined ? new DeadRatioWatch() : options.ratioWatch || undefined;
   const warnings: string[] = [];
   const warn = options.onWarning ?? ((message: string) => console.warn(`\nwarning: ${message}`));
   try {
@@ -117,7 +121,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
       if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }
       if (stats.imagesSeen >= nextCheckpoint) { await trainer.save(join(out, 'checkpoint.safetensors')); nextCheckpoint += checkpointEvery; }
-      const warning = lead ? watch.observe(stats) : undefined;
+      const warning = lead ? watch?.observe(stats) : undefined;
       if (warning) {
         warnings.push(warning);
         log({ kimg: stats.imagesSeen / 1000, warning });

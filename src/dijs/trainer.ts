@@ -40,6 +40,11 @@ export interface DiJSOptions {
   /** EDM2's inverse square-root decay of both learning rates after this many images:
    *  lr·√(lrDecayImages / imagesSeen). 0 (default): constant. */
   lrDecayImages?: number;
+  /** Linear warm-up of the generator's learning rate over this many images, from 0 (EDM's teacher
+   *  rule); the ratio network's rate is not warmed up. 0 (default): none. With lrG 1e-4 every
+   *  ratio network measured fell silent after ~0.2 M images (bench/NOTES.md, seventh session),
+   *  with 5e-5 none did: a generator that starts slow may avoid it. */
+  lrGWarmupImages?: number;
   /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
   beta1?: number;
   beta2?: number;
@@ -133,7 +138,7 @@ function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
-    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
+    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, lrGWarmupImages: o.lrGWarmupImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
@@ -190,7 +195,7 @@ export class DiJSTrainer {
       const o = this.options;
       this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
         this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
-          batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+          batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, lrGWarmupImages: o.lrGWarmupImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
           clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,

@@ -4,6 +4,9 @@
 // the device; at the end of a call they are copied to pinned memory behind an event, and the
 // call waits for that event only after releasing the trainer, so a next call can already queue
 // its iterations (DiJSTrainer.run keeps two calls queued ahead of the one it reads).
+#include <algorithm>
+#include <cmath>
+
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../dist/collective.h"
@@ -44,6 +47,7 @@ struct DiJSOptions {
   Divergence divergence = Divergence::kJS;
   train::AdamOptions adam_g{5e-5, 0.0, 0.99, 1e-8}, adam_d{2e-4, 0.0, 0.99, 1e-8};
   double lr_decay_images = 0;                 // EDM2's 1/√t decay of both learning rates after this; 0 = off
+  double lr_g_warmup_images = 0;              // linear warm-up of the generator's learning rate; 0 = off
   double clip_g = 0, clip_d = 0;              // global gradient-norm limits; 0 = off
   double ema_halflife_images = 100e3;
   double ema_rampup_ratio = 0;                // > 0: half-life ≤ ratio × images seen (EDM's rule)
@@ -138,6 +142,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.adam_g.beta2 = p.adam_d.beta2 = NumberField(o, "beta2", 0.99);
     p.adam_g.eps = p.adam_d.eps = NumberField(o, "eps", 1e-8);
     p.lr_decay_images = NumberField(o, "lrDecayImages", 0);
+    p.lr_g_warmup_images = NumberField(o, "lrGWarmupImages", 0);
     p.clip_g = NumberField(o, "clipG", 0);
     p.clip_d = NumberField(o, "clipD", 0);
     p.ema_halflife_images = NumberField(o, "emaHalfLifeImages", p.ema_halflife_images);
@@ -152,6 +157,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.adam_g.lr >= 0 && p.adam_d.lr >= 0)) ThrowValueError("lrG and lrD must be non-negative");
     if (!(p.adam_g.beta1 >= 0 && p.adam_g.beta1 < 1 && p.adam_g.beta2 >= 0 && p.adam_g.beta2 < 1)) ThrowValueError("beta1 and beta2 must be in [0, 1)");
     if (!(p.lr_decay_images >= 0)) ThrowValueError("lrDecayImages must be non-negative (0: no decay)");
+    if (!(p.lr_g_warmup_images >= 0 && std::isfinite(p.lr_g_warmup_images))) ThrowValueError("lrGWarmupImages must be a finite, non-negative number (0: no warm-up)");
     if (!(p.adam_g.eps > 0)) ThrowValueError("eps must be positive");
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
@@ -211,7 +217,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     std::vector<float> f;
     for (int64_t r = 0; r < o.ratio_steps; ++r)
       for (double v : adam_d_->NextFactors(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
-    for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+    // As EDM's teacher warm-up: lr × images seen / warm-up images (0 at the first step).
+    const double warmup_g = o.lr_g_warmup_images > 0 ? std::min(images_seen_ / o.lr_g_warmup_images, 1.0) : 1.0;
+    for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr * warmup_g, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
     const double global = static_cast<double>(parallel_.GlobalBatch(o.batch_size));
     images_seen_ += global;
     f.push_back(static_cast<float>(train::EmaWeight(global, train::RampedHalfLife(o.ema_halflife_images, images_seen_, o.ema_rampup_ratio))));

@@ -1,0 +1,48 @@
+/**
+ * The examples' command lines: node:util's parseArgs, plus `--help` (the script's header comment,
+ * then each option with the comment above it in the script and its default) and a one-line
+ * message with exit code 2, not a stack trace, for an unknown option or a missing value. The
+ * option comments in each script are the only description of its options, so --help reads them
+ * rather than repeating them.
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Parses process.argv for the script at `scriptUrl` (pass import.meta.url). */
+export function commandLine<T extends ParseArgsConfig>(scriptUrl: string, config: T): ReturnType<typeof parseArgs<T>> {
+  const script = fileURLToPath(scriptUrl);
+  const argv = config.args ?? process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage(script, config.options ?? {}));
+    process.exit(0);
+  }
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    if (!String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS')) throw error;
+    console.error(`${basename(script)}: ${(error as Error).message.split('\n')[0]} (--help lists the options)`);
+    process.exit(2);
+  }
+}
+
+/** The header comment, then one entry per option: `--name <value>`, its comment lines, its default. */
+export function usage(script: string, options: Options): string {
+  const source = readFileSync(script, 'utf8');
+  const lines = source.split('\n');
+  const header = /^\/\*\*([\s\S]*?)\*\//.exec(source)?.[1]?.split('\n').map((l) => l.replace(/^\s*\* ?/, '')).join('\n').trim() ?? '';
+  const entries = Object.entries(options).map(([name, option]) => {
+    const at = lines.findIndex((l) => new RegExp(`^\\s*(?:'${name}'|${name}): \\{`).test(l));
+    const comments: string[] = [];
+    for (let i = at - 1; at > 0 && i >= 0 && /^\s*\/\//.test(lines[i]!); i--) comments.unshift(lines[i]!.replace(/^\s*\/\/\s?/, ''));
+    const trailing = at >= 0 ? /\},\s*\/\/\s?(.*)$/.exec(lines[at]!)?.[1] : undefined; // `name: { … }, // what it is`
+    if (trailing) comments.push(trailing);
+    const value = option.type === 'string' ? ' <value>' : '';
+    const fallback = option.default === undefined || option.default === false || option.default === '' ? '' : ` (default ${String(option.default)})`;
+    return [`  --${name}${value}${fallback}`, ...comments.map((c) => `      ${c}`)].join('\n');
+  });
+  return `${header}\n\noptions:\n${entries.join('\n')}\n  --help\n      this text`;
+}

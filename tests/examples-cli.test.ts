@@ -1,0 +1,38 @@
+// The example scripts' command lines (examples/command-line.ts): --help prints the script's own
+// documentation, and a mistyped option is one line on stderr with exit code 2, not a stack trace.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const tsx = join(root, 'node_modules', '.bin', 'tsx');
+const run = (script: string, ...args: string[]) => spawnSync(tsx, [join(root, 'examples', script), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+
+describe('example command lines', () => {
+  it('--help prints the header, every option with its comment and default, and exits 0', () => {
+    const { status, stdout } = run('train-dijs.ts', '--help');
+    expect(status).toBe(0);
+    expect(stdout).toMatch(/^Train a one-step generator from the shipped Fashion-MNIST teacher with DiJS/);
+    expect(stdout).toMatch(/npx tsx examples\/train-dijs.ts --device cuda --kimg 1000/);
+    expect(stdout).toMatch(/\n {2}--lr-g <value> \(default 5e-5\)\n {6}\S/); // an option with its comment below it
+    expect(stdout).toMatch(/\n {2}--cuda-graph\n/); // a boolean: no value, no default shown
+    expect(stdout).toMatch(/--help\n {6}this text/);
+  });
+
+  it('an unknown option or a missing value: one line on stderr, exit code 2', () => {
+    const unknown = run('sample.ts', '--sampels', '10');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/^sample.ts: Unknown option '--sampels'.* \(--help lists the options\)\n$/);
+    const missing = run('evaluate.ts', '--n');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/^evaluate.ts: Option '--n <value>' argument missing \(--help lists the options\)\n$/);
+  });
+
+  it('every example answers --help', () => {
+    for (const script of ['ablation-init.ts', 'evaluate.ts', 'quickstart.ts', 'sample.ts', 'train-classifier.ts', 'train-teacher.ts']) {
+      const { status, stdout } = run(script, '--help');
+      expect(status, script).toBe(0);
+      expect(stdout, script).toMatch(/\noptions:\n {2}--/);
+    }
+  });
+});
