@@ -37,6 +37,10 @@ fi
 if [ "${1:-}" = "--prebuilt" ]; then
   prebuild=prebuilds/linux-x64/onestep-torch2.11-cu130.node
   [ -f "$prebuild" ] || { echo "no $prebuild here: build it on the GPU machine once (npm run build:native there) and bring it back" >&2; exit 1; }
+  # A prebuild older than the native sources would run old code (an unknown option is ignored there).
+  if [ -n "$(git status --porcelain -- native CMakeLists.txt)" ] || [ "$(stat -c %Y "$prebuild")" -lt "$(git log -1 --format=%ct -- native CMakeLists.txt)" ]; then
+    echo "$prebuild is older than native/ (or native/ has uncommitted changes): pack without --prebuilt (the call builds)" >&2; exit 1
+  fi
   xz -9e -T0 -c "$prebuild" > ".device/$(basename "$prebuild").xz"
 fi
 total=$(du -cb $(git ls-files -co --exclude-standard) .device/* | tail -1 | cut -f1)
