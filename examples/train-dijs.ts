@@ -30,10 +30,12 @@ const { values: args } = commandLine(import.meta.url, {
     kimg: { type: 'string' },
     // Images per step (per process under launch; default 256 on a GPU, 16 on the CPU).
     batch: { type: 'string' },
-    // Measured from teacher v3 (README, Results): lr D 1e-4 is best up to ~2 M images (FID 5.95 at
-    // 0.9 M, 4.85 at 2.2 M; 2e-4 gave 7.93 at 0.8 M), then drifts up; --lr-g 1e-4 --lr-d 2e-4 reached
-    // 4.67 at 4.55 M once, but the same recipe's ratio network can die (a second run: FID 97 at 5.6 M).
+    // The generator's Adam rate. 5e-5 with --lr-d 1e-4 is the measured best (README, Results): FID
+    // 4.29 at 1.9 M images from the shipped teacher. With 1e-4 the ratio network fell silent after
+    // ~0.2 M images in every run from it (one collapsed to one image per class; kl and hellinger
+    // recovered to 5.3–6.0 by 5.5 M).
     'lr-g': { type: 'string', default: '5e-5' },
+    // The ratio network's Adam rate: 1e-4 beat 2e-4 up to ~2 M images from teacher v3 (4.85 at 2.2 M).
     'lr-d': { type: 'string', default: '1e-4' },
     // EDM2's 1/√t decay of both learning rates after this many kimg (0: constant). 200 measured
     // best so far: FID 8.14 instead of 8.95 at 1 M images (README, Results).
@@ -52,8 +54,8 @@ const { values: args } = commandLine(import.meta.url, {
     'extra-ema-kimg': { type: 'string', default: '' },
     // Ratio-network updates per generator update.
     'ratio-steps': { type: 'string', default: '1' },
-    // Adam's ε for both networks. A larger one (e.g. 1e-6) turns vanishing gradients (a dead ratio
-    // network, bench/NOTES.md's sixth session) into small steps instead of full-size noise.
+    // Adam's ε for both networks. 1e-6 did not keep the generator still while its ratio network was
+    // silent (bench/NOTES.md, seventh session: FID 49 at 1.7 M; the same recipe from teacher v3 with 1e-8: 50 at 1.95 M).
     'adam-eps': { type: 'string', default: '1e-8' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
