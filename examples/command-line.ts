@@ -1,14 +1,17 @@
 /**
  * The examples' command lines: node:util's parseArgs, plus `--help` (the script's header comment,
- * then each option with the comment above it in the script and its default) and a one-line
- * message with exit code 2, not a stack trace, for an unknown option or a missing value. The
- * option comments in each script are the only description of its options, so --help reads them
- * rather than repeating them.
+ * then each option with the comment above it in the script and its default), a one-line message
+ * with exit code 2, not a stack trace, for an unknown option or a missing value, and one line with
+ * exit code 1 for an error onestep raises from what the user gave (a bad value, a missing or
+ * damaged file: anything with one of its codes but ERR_NATIVE). The option comments in each
+ * script are the only description of its options, so --help reads them rather than repeating them.
+ * Also the --extra-ema-kimg list and the -ema<kimg>k file tag both training examples use.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ErrorCode } from '../src/index.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -20,6 +23,7 @@ export function commandLine<T extends ParseArgsConfig>(scriptUrl: string, config
     console.log(usage(script, config.options ?? {}));
     process.exit(0);
   }
+  reportUserErrors(basename(script));
   try {
     return parseArgs(config);
   } catch (error) {
@@ -27,6 +31,17 @@ export function commandLine<T extends ParseArgsConfig>(scriptUrl: string, config
     console.error(`${basename(script)}: ${(error as Error).message.split('\n')[0]} (--help lists the options)`);
     process.exit(2);
   }
+}
+
+const userErrorCodes = new Set<string>(Object.values(ErrorCode).filter((code) => code !== ErrorCode.Native));
+
+/** An uncaught onestep error caused by the input ends the script with its message, not a stack trace. */
+function reportUserErrors(name: string): void {
+  process.on('uncaughtException', (error: Error & { code?: unknown }) => {
+    if (typeof error?.code === 'string' && userErrorCodes.has(error.code)) console.error(`${name}: ${error.message} (${error.code})`);
+    else console.error(error);
+    process.exit(1);
+  });
 }
 
 /** The header comment, then one entry per option: `--name <value>`, its comment lines, its default. */
@@ -46,3 +61,11 @@ export function usage(script: string, options: Options): string {
   });
   return `${header}\n\noptions:\n${entries.join('\n')}\n  --help\n      this text`;
 }
+
+/** "250,500" (kimg, as --extra-ema-kimg takes them) → [250 000, 500 000] images; "" → []. */
+export function kimgList(text: string | undefined): number[] {
+  return text ? text.split(',').map((k) => Number(k) * 1000) : [];
+}
+
+/** The file-name tag of an extra EMA's outputs: -ema<kimg>k. */
+export const emaTag = (halfLifeImages: number): string => `-ema${halfLifeImages / 1000}k`;

@@ -12,7 +12,7 @@
  * checkpoint.safetensors (atomic, resumable), losses.svg, fid.svg, and with --export the EMA
  * generator (float16 safetensors, EDM names).
  */
-import { commandLine } from './command-line.js';
+import { commandLine, emaTag, kimgList } from './command-line.js';
 import { join } from 'node:path';
 import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence, type Precision } from '../src/index.js';
 
@@ -127,7 +127,7 @@ if (args.resume) {
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']),
-    extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
+    extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
   });
@@ -147,7 +147,7 @@ async function dumpSamples(file: string): Promise<void> {
   const generators = [{ generator: trainer.generator, suffix: '', label: '' },
     ...trainer.extraEmaGenerators.map((generator, i) => {
       const kimg = trainer.options.extraEmaHalfLives[i]! / 1000;
-      return { generator, suffix: `-ema${kimg}k`, label: `, EMA ${kimg} k` };
+      return { generator, suffix: emaTag(kimg * 1000), label: `, EMA ${kimg} k` };
     })];
   for (const { generator, suffix, label } of generators) {
     const images = await generator.sample({ n: dump, seed: 1_000_000 }); // classes balanced by default

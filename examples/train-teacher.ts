@@ -13,7 +13,7 @@
  */
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { commandLine } from './command-line.js';
+import { commandLine, emaTag, kimgList } from './command-line.js';
 import cliProgress from 'cli-progress';
 import {
   cuda, EDMNetwork, ProcessGroup, edmSample, FashionMNIST, manualSeed, PRESETS, randn, saveImageGrid, oneHotLabels, saveStateDict, TeacherTrainer, tidy,
@@ -95,7 +95,7 @@ const trainer = args.resume
     batchSize: Number(args.batch ?? 256), lr: Number(args.lr), warmupImages: Number(args['warmup-kimg']) * 1000,
     lrDecayImages: Number(args['lr-decay-kimg']) * 1000,
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, emaRampupRatio: Number(args['ema-rampup']),
-    extraEmaHalfLives: args['extra-ema-kimg'] ? args['extra-ema-kimg'].split(',').map((k) => Number(k) * 1000) : [],
+    extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
     precision: args.precision as Precision, processGroup,
   });
 const batch = trainer.options.batchSize * (processGroup?.worldSize ?? 1); // images per step, all processes
@@ -154,7 +154,7 @@ if (args.export && lead) {
   const exports = [{ net: trainer.ema, path: args.export, halfLife: trainer.options.emaHalfLifeImages },
     ...trainer.extraEmas.map((net, i) => {
       const halfLife = trainer.options.extraEmaHalfLives[i]!;
-      return { net, path: args.export!.replace(/(\.safetensors)?$/, `-ema${halfLife / 1000}k.safetensors`), halfLife };
+      return { net, path: args.export!.replace(/(\.safetensors)?$/, `${emaTag(halfLife)}.safetensors`), halfLife };
     })];
   for (const { net, path, halfLife } of exports) {
     const ema = net.stateDict();

@@ -1,5 +1,6 @@
 // The example scripts' command lines (examples/command-line.ts): --help prints the script's own
-// documentation, and a mistyped option is one line on stderr with exit code 2, not a stack trace.
+// documentation; a mistyped option (exit code 2) or a bad input onestep rejects (exit code 1) is
+// one line on stderr, not a stack trace.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +27,12 @@ describe('example command lines', () => {
     const missing = run('evaluate.ts', '--n');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^evaluate.ts: Option '--n <value>' argument missing \(--help lists the options\)\n$/);
+  });
+
+  it('an error onestep raises from the input: its message and code on one line, exit code 1', () => {
+    const { status, stderr } = run('sample.ts', '--generator', '/no/such/generator.safetensors', '--device', 'cpu');
+    expect(status).toBe(1);
+    expect(stderr).toMatch(/^sample.ts: cannot open checkpoint '\/no\/such\/generator.safetensors': no such file \(ERR_IO\)\n$/);
   });
 
   it('every example answers --help', () => {
