@@ -1,11 +1,12 @@
 /**
  * The examples' command lines: node:util's parseArgs, plus `--help` (the script's header comment,
- * then each option with the comment above it in the script and its default), a one-line message
- * with exit code 2, not a stack trace, for an unknown option or a missing value, and one line with
- * exit code 1 for an error onestep raises from what the user gave (a bad value, a missing or
- * damaged file: anything with one of its codes but ERR_NATIVE). The option comments in each
- * script are the only description of its options, so --help reads them rather than repeating them.
- * Also the --extra-ema-kimg list and the -ema<kimg>k file tag both training examples use.
+ * then each option with the comment above it in the script and its default); one line on stderr,
+ * not a stack trace, with exit code 2 for an unknown option, a missing value or a UsageError the
+ * script throws for a malformed one, and with exit code 1 for an error onestep raises from what
+ * the user gave (a bad value, a missing or damaged file: any of its codes but ERR_NATIVE). The
+ * option comments in each script are the only description of its options, so --help reads them
+ * rather than repeating them. Also the --extra-ema-kimg list and the -ema<kimg>k file tag both
+ * training examples use.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -33,11 +34,20 @@ export function commandLine<T extends ParseArgsConfig>(scriptUrl: string, config
   }
 }
 
+/** A flag the script itself finds malformed (e.g. "mean,std" given one number): reported like parseArgs's own errors. */
+export class UsageError extends Error {
+  readonly code = 'ERR_USAGE';
+}
+
 const userErrorCodes = new Set<string>(Object.values(ErrorCode).filter((code) => code !== ErrorCode.Native));
 
 /** An uncaught onestep error caused by the input ends the script with its message, not a stack trace. */
 function reportUserErrors(name: string): void {
   process.on('uncaughtException', (error: Error & { code?: unknown }) => {
+    if (error instanceof UsageError) {
+      console.error(`${name}: ${error.message} (--help lists the options)`);
+      process.exit(2);
+    }
     if (typeof error?.code === 'string' && userErrorCodes.has(error.code)) console.error(`${name}: ${error.message} (${error.code})`);
     else console.error(error);
     process.exit(1);

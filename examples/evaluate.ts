@@ -9,7 +9,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { commandLine } from './command-line.js';
+import { commandLine, UsageError } from './command-line.js';
 import {
   cat, Classifier, cuda, loadSamples, saveSamples, oneHotLabels, DEFAULT_CLASSIFIER_PATH, EDMNetwork, edmSample, evaluate, FashionMNIST, manualSeed, randn, teacherOneStep,
   type Device, type Evaluation, type Tensor,
@@ -71,7 +71,7 @@ function teacherRows(teacher: EDMNetwork): [string, (count: number) => Promise<T
 
 if (args.dump) {
   // No yardstick here (e.g. a GPU machine without the classifier): write each row's samples.
-  if (!args.teacher) throw new Error('--dump writes the teacher\'s samples: give --teacher');
+  if (!args.teacher) throw new UsageError('--dump writes the teacher\'s samples: give --teacher');
   mkdirSync(args.dump, { recursive: true });
   const teacher = await EDMNetwork.load(args.teacher, { device });
   for (const [index, [name, draw]] of teacherRows(teacher).entries()) {

@@ -12,7 +12,7 @@
  * checkpoint.safetensors (atomic, resumable), losses.svg, fid.svg, and with --export the EMA
  * generator (float16 safetensors, EDM names).
  */
-import { commandLine, emaTag, kimgList } from './command-line.js';
+import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
 import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, saveSamples, trainSession, type Device, type Divergence, type Precision } from '../src/index.js';
 
@@ -57,6 +57,15 @@ const { values: args } = commandLine(import.meta.url, {
     // Adam's ε for both networks. 1e-6 did not keep the generator still while its ratio network was
     // silent (bench/NOTES.md, seventh session: FID 49 at 1.7 M; the same recipe from teacher v3 with 1e-8: 50 at 1.95 M).
     'adam-eps': { type: 'string', default: '1e-8' },
+    // Adam's β1,β2 for both networks (the method's (0, 0.99)).
+    'adam-betas': { type: 'string', default: '0,0.99' },
+    // Global gradient-norm limits for the generator and the ratio network (0: none).
+    'clip-g': { type: 'string', default: '0' },
+    'clip-d': { type: 'string', default: '0' },
+    // Generator loss weight w(σ) = σ^power (0: uniform).
+    'weight-power': { type: 'string', default: '0' },
+    // Width of a hidden layer in the ratio network's head before the logit (0: GroupNorm → SiLU → pool → Linear).
+    'ratio-head-hidden': { type: 'string', default: '0' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
     // Log, grids, checkpoint, curves and the final networks go here.
@@ -109,10 +118,17 @@ const kimg = Number(args.kimg ?? (gpu ? 1000 : 0.4));
 const batch = Number(args.batch ?? (gpu ? 256 : 16));
 const evalN = Number(args['eval-n'] ?? (gpu ? 10_000 : 500));
 
+/** "β1,β2" → Adam's betas. */
+function betas(text: string): { beta1: number; beta2: number } {
+  const [beta1, beta2, extra] = text.split(',').map(Number);
+  if (extra !== undefined || !Number.isFinite(beta1) || !Number.isFinite(beta2)) throw new UsageError(`--adam-betas takes "β1,β2", e.g. 0,0.99; got "${text}"`);
+  return { beta1: beta1!, beta2: beta2! };
+}
+
 /** "mean,std" → the trainer's ln σ distribution. */
 function logNormal(flag: string, text: string): { pMean: number; pStd: number } {
   const [pMean, pStd, extra] = text.split(',').map(Number);
-  if (extra !== undefined || !Number.isFinite(pMean) || !Number.isFinite(pStd)) throw new Error(`${flag} takes "mean,std" (of ln σ), e.g. -1.2,1.2; got "${text}"`);
+  if (extra !== undefined || !Number.isFinite(pMean) || !Number.isFinite(pStd)) throw new UsageError(`${flag} takes "mean,std" (of ln σ), e.g. -1.2,1.2; got "${text}"`);
   return { pMean: pMean!, pStd: pStd! };
 }
 
@@ -126,7 +142,8 @@ if (args.resume) {
   trainer = new DiJSTrainer({
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']),
+    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
+    clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), ratioHead: { hidden: Number(args['ratio-head-hidden']) },
     extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,

@@ -27,6 +27,10 @@ describe('example command lines', () => {
     const missing = run('evaluate.ts', '--n');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^evaluate.ts: Option '--n <value>' argument missing \(--help lists the options\)\n$/);
+    // A combination the script itself rejects (UsageError).
+    const incomplete = run('evaluate.ts', '--dump', '/tmp/onestep-never-written');
+    expect(incomplete.status).toBe(2);
+    expect(incomplete.stderr).toBe("evaluate.ts: --dump writes the teacher's samples: give --teacher (--help lists the options)\n");
   });
 
   it('an error onestep raises from the input: its message and code on one line, exit code 1', () => {
