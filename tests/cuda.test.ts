@@ -172,8 +172,9 @@ describe.runIf(hasCuda)('CUDA', () => {
       const run = async (cudaGraph: boolean) => {
         manualSeed(4);
         // An extra EMA with a half-life below a batch follows the online weights: it shows the
-        // extra EMAs' updates inside the graph.
-        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9] });
+        // extra EMAs' updates inside the graph. The generator's warm-up (over the first 4
+        // iterations, eager and captured ones) shows that its changing rate reaches the replays.
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64 });
         // 3 eager iterations, the capture and 5 replays; then a call that only replays.
         const stats = [await trainer.step(9), await trainer.step(4)];
         const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });
