@@ -30,6 +30,17 @@ export function adoptIntoScope(item: Disposable): void {
   }
 }
 
+/** Returns `use(item)`; if `use` throws, `item` is disposed first: a half-built object (weights that
+ *  did not fit, a disposed source) is never kept. */
+export function disposeOnThrow<T extends { dispose(): void }, R>(item: T, use: (item: T) => R): R {
+  try {
+    return use(item);
+  } catch (error) {
+    item.dispose();
+    throw error;
+  }
+}
+
 /** Exempts a tensor from the `tidy` scope that owns it (and so from every enclosing one). */
 export function keep<T extends Disposable>(item: T): T {
   const scope = ownerOf.get(item);

@@ -7,6 +7,7 @@ import { ErrorCode, OnestepError, typeError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor, type Device } from '../tensor.js';
 import { copyWeights } from '../checkpoint/load-into.js';
+import { disposeOnThrow } from '../scope.js';
 import { loadStateDict } from '../checkpoint/load.js';
 import { saveStateDict } from '../checkpoint/save.js';
 import type { EDMConfig } from '../edm/config.js';
@@ -52,13 +53,10 @@ export class OneStepGenerator {
     const init = options.init ?? 'teacher';
     if (init !== 'teacher' && init !== 'random') throw typeError(`init must be 'teacher' or 'random', not ${JSON.stringify(init)}`);
     const net = EDMNetwork.create({ ...teacher.config, dropout: 0 }, { seed: options.seed, device: options.device ?? teacher.device });
-    try {
+    return disposeOnThrow(net, () => {
       if (init === 'teacher') copyWeights(teacher, net);
       return new OneStepGenerator(net, options.sigmaInit ?? DEFAULT_SIGMA_INIT);
-    } catch (error) {
-      net.dispose(); // e.g. a disposed teacher: nothing is kept
-      throw error;
-    }
+    });
   }
 
   get config(): Readonly<EDMConfig> {

@@ -12,6 +12,7 @@ import { Tensor, type Device } from '../tensor.js';
 import { copyWeights, countParameters, fillModule } from '../checkpoint/load-into.js';
 import { loadStateDict } from '../checkpoint/load.js';
 import { saveStateDict } from '../checkpoint/save.js';
+import { disposeOnThrow } from '../scope.js';
 import { resolveConfig, type EDMConfig } from '../edm/config.js';
 import type { EDMNetwork } from '../edm/network.js';
 
@@ -49,13 +50,10 @@ export class RatioNetwork {
   static fromTeacher(teacher: EDMNetwork, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
     if (!teacher || typeof (teacher as EDMNetwork).stateDict !== 'function') throw typeError('RatioNetwork.fromTeacher needs an EDMNetwork');
     const ratio = RatioNetwork.create(teacher.config, { ...options, device: options.device ?? teacher.device });
-    try {
+    return disposeOnThrow(ratio, () => {
       copyWeights(teacher, ratio, { strict: false, filter: (name) => name.startsWith('model.map_') || name.startsWith('model.enc.') });
-    } catch (error) {
-      ratio.dispose(); // e.g. a disposed teacher: nothing is kept
-      throw error;
-    }
-    return ratio;
+      return ratio;
+    });
   }
 
   /** @internal */
@@ -100,13 +98,10 @@ export class RatioNetwork {
       const meta = JSON.parse(sd.metadata.get('onestep') ?? '{}') as { format?: string; config?: EDMConfig; head?: RatioHeadOptions };
       if (meta.format !== FORMAT || !meta.config) throw new OnestepError(ErrorCode.CheckpointUnsupported, `${path} is not a ratio network saved by onestep`);
       const ratio = RatioNetwork.create(meta.config, { head: meta.head, device: options.device });
-      try {
+      return disposeOnThrow(ratio, () => {
         fillModule(ratio, sd);
-      } catch (error) {
-        ratio.dispose(); // weights that do not fit: nothing is kept
-        throw error;
-      }
-      return ratio;
+        return ratio;
+      });
     } finally {
       sd.dispose();
     }

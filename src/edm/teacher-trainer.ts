@@ -10,6 +10,7 @@ import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
 import { copyWeights, fillModule } from '../checkpoint/load-into.js';
+import { disposeOnThrow } from '../scope.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
 import { checkExtraEmaHalfLives } from '../train/extra-emas.js';
 import { resolvePrecision, type Precision } from '../train/precision.js';
@@ -68,14 +69,10 @@ const FORMAT = 'onestep-teacher-checkpoint/1';
 
 /** A network of `net`'s shape holding its weights (an EMA's start); `seed` as for EDMNetwork.create. */
 function copyOf(net: EDMNetwork, seed?: number): EDMNetwork {
-  const copy = EDMNetwork.create({ ...net.config }, { device: net.device, seed });
-  try {
+  return disposeOnThrow(EDMNetwork.create({ ...net.config }, { device: net.device, seed }), (copy) => {
     copyWeights(net, copy);
-  } catch (error) {
-    copy.dispose();
-    throw error;
-  }
-  return copy;
+    return copy;
+  });
 }
 
 export class TeacherTrainer {
