@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# DiJS runs side by side, one per GPU, for one-factor comparisons in one call: A, B, C, D… hold
-# each run's extra train-dijs.ts options (as many runs as variables set, at most one per GPU).
+# DiJS runs side by side, one or two per GPU, for one-factor comparisons in one call: A, B, C, D… hold
+# each run's extra train-dijs.ts options (as many runs as variables set, placed on the GPUs by GPUS).
 # Each dumps 10 k EMA samples every DUMP kimg (default 400) and at the end (8-bit, xz); each run's
 # new dumps, log, curves and last grid come back as one tar, <name>.tar. The device tool returns
 # at most 16 MiB per file and ~64 MiB per call: ~4.7 MB per dump, so keep to 3 dumps per run with 4 runs
 # (--extra-ema-kimg multiplies the dumps, one per EMA: with two extra EMAs, DUMP=0 dumps only at the end).
 # GPUS: the GPUs the runs take, in order (default 0 1 2 …; e.g. GPUS="2 3" beside a teacher run on 0 and 1).
+# A GPU may take two runs (GPUS="0 1 0 1"): each then runs at half speed, the pair as fast as one alone
+# (bench/NOTES.md, eighth session), so twice the recipes fit in a call.
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…

@@ -12,6 +12,7 @@ import type { NativeHandle } from '../native-types.js';
 import type { Device } from '../tensor.js';
 import { fillModule } from '../checkpoint/load-into.js';
 import { ProcessGroup } from '../distributed/process-group.js';
+import { disposeOnThrow } from '../scope.js';
 import type { EDMConfig } from '../edm/config.js';
 import { EDMNetwork } from '../edm/network.js';
 import { loadTrainingCheckpoint, saveTrainingCheckpoint } from '../train/checkpoint.js';
@@ -298,16 +299,14 @@ export class DiJSTrainer {
       } finally {
         shell.dispose();
       }
-      try {
-        fillModule(trainer.onlineGenerator.net, ckpt.part('generator'));
-        fillModule(trainer.generator.net, ckpt.part('ema'));
-        trainer.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
-        fillModule(trainer.ratio, ckpt.part('ratio'));
-        trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
-      } catch (error) {
-        trainer.dispose(); // a file that does not fit frees what was built for it
-        throw error;
-      }
+      // A file that does not fit frees what was built for it.
+      disposeOnThrow(trainer, (t) => {
+        fillModule(t.onlineGenerator.net, ckpt.part('generator'));
+        fillModule(t.generator.net, ckpt.part('ema'));
+        t.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
+        fillModule(t.ratio, ckpt.part('ratio'));
+        t.#native.restore([...ckpt.part('trainer')].map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+      });
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
     } finally {

@@ -174,14 +174,12 @@ export class TeacherTrainer {
         net.dispose(); // given to create, so not freed there
         throw error;
       }
-      try {
-        fillModule(trainer.ema, ckpt.part('ema'));
-        trainer.extraEmas.forEach((e, i) => fillModule(e, ckpt.part(`extraEma${i}`)));
-        trainer.#native.restore([...ckpt.part('trainer')].map(([k, t]) => [k, t.handle]), meta.imagesSeen, meta.steps, meta.position);
-      } catch (error) {
-        trainer.dispose(); // a file that does not fit frees what was built for it
-        throw error;
-      }
+      // A file that does not fit frees what was built for it.
+      disposeOnThrow(trainer, (t) => {
+        fillModule(t.ema, ckpt.part('ema'));
+        t.extraEmas.forEach((e, i) => fillModule(e, ckpt.part(`extraEma${i}`)));
+        t.#native.restore([...ckpt.part('trainer')].map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.steps, meta.position);
+      });
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
     } finally {
