@@ -11,6 +11,10 @@
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
+# EVAL=<kimg> instead measures FID on the GPU (10 k samples, main EMA) every EVAL kimg and at the end,
+# and dumps nothing: the machine then needs the test split and the classifier, which the first
+# call's pack has no room for — on a warm machine, carry `pack-device.sh --eval` (~4 MB) instead.
+# The call ends with a table of each run's FIDs. DEVICE=cpu (with BUILT=1) tries the script here.
 #   source .device/prelude.sh >/dev/null 2>&1; A="--lr-d 2e-4" B="--lr-d 6e-4" MAXS=470 bash bench/dijs-sweep.sh
 # MAXS (seconds of training) defaults to what is left of the call after the build and ~90 s of
 # packing (seconds_left in bench/gpu-call.sh).
@@ -23,8 +27,10 @@ train() {
   local name=$1 gpu=$2; shift 2
   local resume=()
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
-  CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device cuda --kimg 50000 --max-seconds "$MAXS" \
-    --out "runs/$name" "${resume[@]}" --no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}" --grid-every-kimg 1000 \
+  local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
+  [ -n "${EVAL:-}" ] && measure=(--eval-every-kimg "$EVAL")
+  CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
+    --out "runs/$name" "${resume[@]}" "${measure[@]}" --grid-every-kimg 1000 \
     --checkpoint-every-kimg 100000 "$@" > "runs/$name.txt" 2>&1
 }
 # The runs' folders and tars, packed in parallel (xz of 10 MB takes seconds: sequentially it outlasted a call).
@@ -35,6 +41,16 @@ pack() {
     xz -6 -T0 -c "$f" > "$r-$(basename "$f").xz"; dumps+=("$r-$(basename "$f").xz")
   done
   tar cf "$out/$r.tar" "$r.txt" "${dumps[@]}" "$r/log.jsonl" "$r"/*.svg "$(ls "$r"/grid-*.png | tail -1)"
+}
+# Each run's FIDs so far (the log keeps every call's), one line per run.
+fids() {
+  python3 - "$@" <<'PY'
+import json, sys
+for name in sys.argv[1:]:
+    rows = [json.loads(line) for line in open(f'runs/{name}/log.jsonl')]
+    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f} (p {r['precision']:.3f} r {r['recall']:.3f})" for r in rows if 'fid' in r]
+    print(f"{name}: " + ('; '.join(points) or 'no FID yet'))
+PY
 }
 names=()
 read -ra gpus <<< "${GPUS:-0 1 2 3 4 5 6 7}"
@@ -53,3 +69,4 @@ for r in "${names[@]}"; do
 done
 wait
 ls -la "$out"
+[ -n "${EVAL:-}" ] && fids "${names[@]}"

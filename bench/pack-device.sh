@@ -9,7 +9,11 @@
 # travel (the device tool counts a little more than this sum: leave a margin under 64 MiB).
 # With --tests: no Fashion-MNIST, and node_modules whole (vitest included) for `npm run test:gpu`
 # and the step benchmarks, which use random data.
-#   bash bench/pack-device.sh [--prebuilt | --tests]
+# With --eval: .device-eval/ with only the prelude and the test split (~4 MB), for later calls on a
+# warm machine that an earlier call set up (Node, node_modules, the build and the training set stay
+# there): carry [".device-eval"], start with `source .device-eval/prelude.sh`; with the classifier
+# tracked as usual, runs there measure FID themselves (`EVAL=… bash bench/dijs-sweep.sh`).
+#   bash bench/pack-device.sh [--prebuilt | --tests | --eval]
 # Then: run with carry [".device"], command starting; on a warm machine that
 # had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
 #   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
@@ -19,6 +23,21 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 cache=${DEVICE_CACHE:-/tmp/device-cache}
+if [ "${1:-}" = "--eval" ]; then
+  # Its own folder, so that .device (the first call's) stays packed: the machine goes back after 30 s
+  # idle, too soon to repack between calls.
+  dir=.device-eval src=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
+  grep -qxF "/$dir/" .git/info/exclude 2>/dev/null || echo "/$dir/" >> .git/info/exclude
+  rm -rf "$dir" && mkdir -p "$dir" "$cache"
+  for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -s "$cache/$f.xz" ] || zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz"
+    cp "$cache/$f.xz" "$dir/"
+  done
+  cp ../shared/tools/device/prelude.sh "$dir/"
+  total=$(du -cb $(git ls-files -co --exclude-standard) "$dir"/* | tail -1 | cut -f1)
+  awk -v t="$total" 'BEGIN { printf "travels: %.1f MiB of 64 with carry [\".device-eval\"] (a warm machine only: no Node, no training set)\n", t / 1048576 }'
+  exit 0
+fi
 rm -rf .device
 if [ "${1:-}" = "--tests" ]; then ../shared/tools/device/bundle.sh >/dev/null; else ../shared/tools/device/bundle.sh --data >/dev/null; fi
 if [ ! -s "$cache/node.stripped.xz" ]; then
