@@ -69,4 +69,4 @@ for r in "${names[@]}"; do
 done
 wait
 ls -la "$out"
-[ -n "${EVAL:-}" ] && fids "${names[@]}"
+if [ -n "${EVAL:-}" ]; then fids "${names[@]}"; fi
