@@ -23,6 +23,13 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 cache=${DEVICE_CACHE:-/tmp/device-cache}
+# What travels with the carried folder $1: the tree's files (tracked and untracked-not-ignored) and it.
+travels() {
+  local total
+  total=$(du -cb $(git ls-files -co --exclude-standard) "$1"/* | tail -1 | cut -f1)
+  awk -v t="$total" -v d="$1" 'BEGIN { printf "travels: %.1f MiB of 64 with carry [\"%s\"]%s\n", t / 1048576, d,
+    (t > 64 * 1048576) ? " — too much: untrack models/fmnist-classifier.safetensors for the call (see above)" : "" }'
+}
 if [ "${1:-}" = "--eval" ]; then
   # Its own folder, so that .device (the first call's) stays packed: the machine goes back after 30 s
   # idle, too soon to repack between calls.
@@ -34,8 +41,7 @@ if [ "${1:-}" = "--eval" ]; then
     cp "$cache/$f.xz" "$dir/"
   done
   cp ../shared/tools/device/prelude.sh "$dir/"
-  total=$(du -cb $(git ls-files -co --exclude-standard) "$dir"/* | tail -1 | cut -f1)
-  awk -v t="$total" 'BEGIN { printf "travels: %.1f MiB of 64 with carry [\".device-eval\"] (a warm machine only: no Node, no training set)\n", t / 1048576 }'
+  travels "$dir"; echo "(for a warm machine only: no Node, no training set)"
   exit 0
 fi
 rm -rf .device
@@ -62,5 +68,4 @@ if [ "${1:-}" = "--prebuilt" ]; then
   fi
   xz -9e -T0 -c "$prebuild" > ".device/$(basename "$prebuild").xz"
 fi
-total=$(du -cb $(git ls-files -co --exclude-standard) .device/* | tail -1 | cut -f1)
-awk -v t="$total" 'BEGIN { printf "travels: %.1f MiB of 64%s\n", t / 1048576, (t > 64 * 1048576) ? " — too much: untrack models/fmnist-classifier.safetensors for the call (see above)" : "" }'
+travels .device

@@ -2,8 +2,8 @@
  * Watches a DiJS run's statistics for a ratio network that has gone quiet: its mean logits stuck
  * near 0 for real and generated images alike, so the generator gets almost no signal. Seen on a
  * GPU (bench/NOTES.md, sixth and seventh sessions): the losses look calm (the ratio loss sits at
- * 2·ln 2); every run with lrG 1e-4 went quiet after ~0.2 M images and revived after 0.6–1.7 M
- * images or never; with lrG 5e-5 only a run with lrD 6e-4 did. The generator's gradient norm did
+ * 2·ln 2); every run with lrG 1e-4 and no warm-up went quiet after ~0.2 M images and revived after
+ * 0.6–1.7 M images or never; with lrG 5e-5 only a run with lrD 6e-4 did. The generator's gradient norm did
  * not tell a network that would revive from one that would not (both sat at 0.000–0.004), so the
  * watch looks at the logits only. trainSession warns once; a custom loop can call observe itself.
  */

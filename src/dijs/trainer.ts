@@ -44,7 +44,8 @@ export interface DiJSOptions {
   /** Linear warm-up of the generator's learning rate over this many images, from 0 (EDM's teacher
    *  rule); the ratio network's rate is not warmed up. 0 (default): none. With lrG 1e-4 every
    *  ratio network measured fell silent after ~0.2 M images (bench/NOTES.md, seventh session),
-   *  with 5e-5 (and lrD ≤ 2e-4) none did: a generator that starts slow may avoid it. */
+   *  with 5e-5 (and lrD ≤ 2e-4) none did; warmed up over 500 k images, lrG 1e-4 did not either
+   *  (eighth session). */
   lrGWarmupImages?: number;
   /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
   beta1?: number;
