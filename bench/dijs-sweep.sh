@@ -12,6 +12,7 @@
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
 # EVAL=<kimg> instead measures FID on the GPU (10 k samples, main EMA) every EVAL kimg and at the end,
+# and keeps each run's best snapshot (--keep-best: chosen on training images; "best" in the table),
 # and dumps nothing: the machine then needs the test split and the classifier, which the first
 # call's pack has no room for — on a warm machine, carry `pack-device.sh --eval` (~4 MB) instead.
 # The call ends with a table of each run's FIDs. DEVICE=cpu (with BUILT=1) tries the script here.
@@ -28,7 +29,7 @@ train() {
   local resume=()
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
   local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
-  [ -n "${EVAL:-}" ] && measure=(--eval-every-kimg "$EVAL")
+  [ -n "${EVAL:-}" ] && measure=(--eval-every-kimg "$EVAL" --keep-best)
   CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
     --out "runs/$name" "${resume[@]}" "${measure[@]}" --grid-every-kimg 1000 \
     --checkpoint-every-kimg 100000 "$@" > "runs/$name.txt" 2>&1
@@ -48,7 +49,9 @@ fids() {
 import json, sys
 for name in sys.argv[1:]:
     rows = [json.loads(line) for line in open(f'runs/{name}/log.jsonl')]
-    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f} (p {r['precision']:.3f} r {r['recall']:.3f})" for r in rows if 'fid' in r]
+    # d train/test: the ratio network's mean logit on noised training / test images (ratioOverfit).
+    overfit = lambda r: f" d train {r['ratioLogitTrainImages']:+.3f} test {r['ratioLogitTestImages']:+.3f}" if 'ratioLogitTestImages' in r else ''
+    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f} (p {r['precision']:.3f} r {r['recall']:.3f}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
     print(f"{name}: " + ('; '.join(points) or 'no FID yet'))
 PY
 }

@@ -15,6 +15,8 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 for packed in .device/onestep-*.node.xz; do
   [ -f "$packed" ] && mkdir -p prebuilds/linux-x64 && xz -dc "$packed" > "prebuilds/linux-x64/$(basename "$packed" .xz)"
 done
+# The eval pack carries the classifier: the first call's tree had no room for it (pack-device.sh --eval).
+[ -f .device-eval/fmnist-classifier.safetensors ] && [ ! -f models/fmnist-classifier.safetensors ] && cp .device-eval/fmnist-classifier.safetensors models/
 if [ -z "${BUILT:-}" ] && ! ls prebuilds/linux-x64/*cu*.node >/dev/null 2>&1; then
   # The log stays off $OUT: 8 files at most come back.
   node_modules/.bin/cmake-js build --out build > /tmp/build.log 2>&1 || { tail -20 /tmp/build.log; exit 1; }

@@ -9,10 +9,11 @@
 # travel (the device tool counts a little more than this sum: leave a margin under 64 MiB).
 # With --tests: no Fashion-MNIST, and node_modules whole (vitest included) for `npm run test:gpu`
 # and the step benchmarks, which use random data.
-# With --eval: .device-eval/ with only the prelude and the test split (~4 MB), for later calls on a
-# warm machine that an earlier call set up (Node, node_modules, the build and the training set stay
-# there): carry [".device-eval"], start with `source .device-eval/prelude.sh`; with the classifier
-# tracked as usual, runs there measure FID themselves (`EVAL=… bash bench/dijs-sweep.sh`).
+# With --eval: .device-eval/ with only the prelude, the test split and the classifier (~6.5 MB), for
+# later calls on a warm machine that an earlier call set up (Node, node_modules, the build and the
+# training set stay there): carry [".device-eval"], start with `source .device-eval/prelude.sh`; runs
+# there measure FID themselves (`EVAL=… bash bench/dijs-sweep.sh`; bench/gpu-call.sh puts the
+# classifier back into models/, so it may stay untracked for every call of the session).
 #   bash bench/pack-device.sh [--prebuilt | --tests | --eval]
 # Then: run with carry [".device"], command starting; on a warm machine that
 # had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
@@ -40,7 +41,7 @@ if [ "${1:-}" = "--eval" ]; then
     [ -s "$cache/$f.xz" ] || zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz"
     cp "$cache/$f.xz" "$dir/"
   done
-  cp ../shared/tools/device/prelude.sh "$dir/"
+  cp ../shared/tools/device/prelude.sh models/fmnist-classifier.safetensors "$dir/"
   travels "$dir"; echo "(for a warm machine only: no Node, no training set)"
   exit 0
 fi

@@ -49,6 +49,8 @@ export { trainSession, writeCurves } from './dijs/session.js';
 export type { SessionOptions, SessionResult } from './dijs/session.js';
 export { DeadRatioWatch } from './dijs/dead-ratio-watch.js';
 export type { DeadRatioWatchOptions } from './dijs/dead-ratio-watch.js';
+export { ratioOverfit } from './dijs/ratio-overfit.js';
+export type { RatioOverfit } from './dijs/ratio-overfit.js';
 export { saveSamples, loadSamples } from './image/samples.js';
 export { ProcessGroup, type Backend, type ProcessGroupOptions } from './distributed/process-group.js';
 export { launch, type LaunchOptions, type RankExit } from './distributed/launch.js';

@@ -1,11 +1,11 @@
 // The ratio network, the one-step generator and the fused DiJS step on a tiny network and a slice
 // of Fashion-MNIST (CI: CPU).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, saveStateDict, tensor, trainSession, TeacherTrainer,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -86,6 +86,34 @@ describe('RatioNetwork', () => {
     expect(await equal(await ratio.logit(x, 1, { classLabels: labelsOf(3) }), await back.logit(x, 1, { classLabels: labelsOf(3) }))).toBe(true);
     ratio.dispose();
     back.dispose();
+  });
+});
+
+describe('ratioOverfit', () => {
+  it('compares the mean logit on noised training and test images, with paired noise drawn from its own seed', async () => {
+    const ratio = await RatioNetwork.fromTeacher(teacher);
+    const test = await FashionMNIST.load({ split: 'test', limit: 40 });
+    const sigma = { pMean: -1.2, pStd: 1.2 };
+    try {
+      const first = await ratioOverfit(ratio, data, test, { n: 24, sigma, batch: 10 });
+      expect(Number.isFinite(first.train) && Number.isFinite(first.test)).toBe(true);
+      expect(first.train).not.toBe(first.test);
+      // The same seed gives the same figures, whatever the global random stream did meanwhile and
+      // whatever the batch (up to float32 summation order).
+      randn([100]).dispose();
+      expect(await ratioOverfit(ratio, data, test, { n: 24, sigma, batch: 10 })).toEqual(first);
+      const rebatched = await ratioOverfit(ratio, data, test, { n: 24, sigma, batch: 7 });
+      expect(rebatched.train).toBeCloseTo(first.train, 6);
+      expect(rebatched.test).toBeCloseTo(first.test, 6);
+      expect(await ratioOverfit(ratio, data, test, { n: 24, sigma, seed: 1 })).not.toEqual(first);
+      // The same images on both sides: the same logits, exactly (the noise is paired).
+      const same = await ratioOverfit(ratio, test, test, { n: 24, sigma });
+      expect(same.train).toBe(same.test);
+      await expectError(() => ratioOverfit(ratio, data, test, { n: 41, sigma }), ErrorCode.InvalidArgType, /n must be from 1 to the size of both sets/);
+    } finally {
+      ratio.dispose();
+      test.dispose();
+    }
   });
 });
 
@@ -492,6 +520,50 @@ describe('a short training session', () => {
     expect(heard).toHaveLength(1);
     await expectError(() => trainSession(trainer, { images: 72, out, progress: false, ratioWatch: {} as DeadRatioWatch }), ErrorCode.InvalidArgType, /ratioWatch must be a DeadRatioWatch or false/);
     trainer.dispose();
+  });
+
+  it('keeps the best EMA generator, chosen on training images, and carries the best on across a resume', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });
+    const out = join(dir, 'session-best');
+    const saves = vi.spyOn(OneStepGenerator.prototype, 'save');
+    try {
+      await expectError(() => trainSession(trainer, { images: 16, out, evalEvery: -1, keepBest: true, progress: false }), ErrorCode.InvalidArgType, /keepBest needs evaluations/);
+      const result = await trainSession(trainer, { images: 48, out, iterationsPerCall: 2, evalEvery: 16, evalSamples: 100, keepBest: true, progress: false });
+      const rows = () => readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => 'fid' in r);
+      const measured = rows();
+      expect(measured.length).toBe(result.evaluations.length);
+      expect(measured.length).toBeGreaterThanOrEqual(3);
+      for (const row of measured) {
+        expect(row.selectionFid).toBeGreaterThan(0);
+        expect(Number.isFinite(row.ratioLogitTrainImages) && Number.isFinite(row.ratioLogitTestImages)).toBe(true);
+      }
+      // The first evaluation is the best so far; each later best beats every earlier evaluation.
+      expect(measured[0].best).toBe(true);
+      for (let i = 1; i < measured.length; i++) {
+        const earlier = Math.min(...measured.slice(0, i).map((r) => r.selectionFid));
+        expect(measured[i].best).toBe(measured[i].selectionFid < earlier);
+      }
+      const bests = measured.filter((r) => r.best);
+      expect(result.best).toEqual({ kimg: bests.at(-1).kimg, selectionFid: bests.at(-1).selectionFid, path: join(out, 'best-generator.safetensors') });
+      // One save per best, plus generator.safetensors at the end; the snapshot loads as a generator.
+      expect(saves.mock.calls.filter(([path]) => path === result.best!.path)).toHaveLength(bests.length);
+      const snapshot = await OneStepGenerator.load(result.best!.path);
+      expect((await snapshot.sample({ n: 2, seed: 1 })).shape).toEqual([2, 1, 32, 32]);
+      snapshot.dispose();
+
+      // Resumed (images already seen), a session starts from the best the log records: here one no
+      // evaluation can beat, so nothing more is saved.
+      appendFileSync(join(out, 'log.jsonl'), `${JSON.stringify({ kimg: 0.04, fid: 9, selectionFid: 1e-9, best: true })}\n`);
+      saves.mockClear();
+      const resumed = await trainSession(trainer, { images: 64, out, iterationsPerCall: 2, evalEvery: 0, evalSamples: 100, keepBest: true, progress: false });
+      expect(resumed.best).toEqual({ kimg: 0.04, selectionFid: 1e-9, path: result.best!.path });
+      expect(saves.mock.calls.filter(([path]) => path === result.best!.path)).toHaveLength(0);
+      expect(rows().at(-1).best).toBe(false);
+    } finally {
+      saves.mockRestore();
+      trainer.dispose();
+    }
   });
 
   it('refuses a disposed teacher and keeps nothing it built for it', async () => {

@@ -38,6 +38,21 @@ describe('Fashion-MNIST', () => {
   it('says what is missing', async () => {
     await expectError(() => FashionMNIST.load({ dir: join(dir, 'nowhere') }), ErrorCode.Io, /dataset-fashion-mnist/);
     await expectError(() => FashionMNIST.load({ split: 'val' as 'test' }), ErrorCode.InvalidArgType, /split/);
+    for (const offset of [-10_001, 1.5, 10_000]) await expectError(() => FashionMNIST.load({ split: 'test', offset }), ErrorCode.InvalidArgType, /offset must be an integer from -10000 to 9999/);
+  });
+
+  it('starts at an offset: the images and labels of a whole load, from there on', async () => {
+    const whole = await FashionMNIST.load({ split: 'test', limit: 30 });
+    const part = await FashionMNIST.load({ split: 'test', offset: 20, limit: 10 });
+    expect(part.images.shape).toEqual([10, 1, 32, 32]); // the limit counts after the offset
+    const tail = await FashionMNIST.load({ split: 'test', offset: 9_990, limit: 100 });
+    expect(tail.labels.shape).toEqual([10]); // … and ends with the split
+    const fromEnd = await FashionMNIST.load({ split: 'test', offset: -10 }); // negative: from the end
+    expect(fromEnd.images.sub(tail.images).abs().max().item()).toBe(0);
+    fromEnd.dispose();
+    expect(part.images.sub(whole.images.slice(0, 20, 30)).abs().max().item()).toBe(0);
+    expect(Array.from(await part.labels.toTypedArray() as BigInt64Array)).toEqual(Array.from(await whole.labels.slice(0, 20, 30).toTypedArray() as BigInt64Array));
+    for (const set of [whole, part, tail]) set.dispose();
   });
 });
 

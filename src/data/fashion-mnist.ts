@@ -40,7 +40,8 @@ function readGz(dir: string, name: string): Uint8Array {
 }
 
 export const FashionMNIST = {
-  async load(options: { split?: 'train' | 'test'; dir?: string; device?: Device; limit?: number } = {}): Promise<ImageSet> {
+  /** `offset` skips that many images first (negative: starts that many from the end); `limit` caps how many are kept after it. */
+  async load(options: { split?: 'train' | 'test'; dir?: string; device?: Device; limit?: number; offset?: number } = {}): Promise<ImageSet> {
     const split = options.split ?? 'train';
     if (split !== 'train' && split !== 'test') throw typeError(`split must be 'train' or 'test', not ${String(split)}`);
     const dir = options.dir ?? process.env.FASHION_MNIST_DIR ?? DEFAULT_FASHION_MNIST_DIR;
@@ -51,13 +52,16 @@ export const FashionMNIST = {
     if (images.dims.length !== 3 || rows !== 28 || cols !== 28) throw new OnestepError(ErrorCode.DatasetCorrupt, `${stem}-images are not 28×28 images`);
     if (labels.dims.length !== 1 || labels.dims[0] !== count) throw new OnestepError(ErrorCode.DatasetCorrupt, `${stem}-labels do not match the images in number`);
     if (labels.data.some((l) => l > 9)) throw new OnestepError(ErrorCode.DatasetCorrupt, `${stem}-labels hold a class above 9`);
-    const n = Math.min(count!, options.limit ?? count!);
+    const requested = options.offset ?? 0;
+    if (!Number.isInteger(requested) || requested < -count! || requested >= count!) throw typeError(`offset must be an integer from ${-count!} to ${count! - 1} (the ${stem} split has ${count} images), not ${String(requested)}`);
+    const offset = requested < 0 ? count! + requested : requested;
+    const n = Math.min(count! - offset, options.limit ?? count!);
     // Pad 28 → 32 with background (0) here, as bytes; scale on the device.
     const size = 28 + 2 * PAD;
     const padded = new Uint8Array(n * size * size);
     for (let i = 0; i < n; i++) {
       for (let r = 0; r < 28; r++) {
-        padded.set(images.data.subarray((i * 28 + r) * 28, (i * 28 + r + 1) * 28), (i * size + r + PAD) * size + PAD);
+        padded.set(images.data.subarray(((offset + i) * 28 + r) * 28, ((offset + i) * 28 + r + 1) * 28), (i * size + r + PAD) * size + PAD);
       }
     }
     const device = options.device ?? 'cpu';
@@ -66,7 +70,7 @@ export const FashionMNIST = {
     raw.dispose();
     const scaled = tidy(() => onDevice.toSync('float32').div(127.5).sub(1));
     onDevice.dispose();
-    const labelTensor = tensor(labels.data.subarray(0, n), { dtype: 'int64', device });
+    const labelTensor = tensor(labels.data.subarray(offset, offset + n), { dtype: 'int64', device });
     return {
       images: scaled,
       labels: labelTensor,

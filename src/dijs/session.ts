@@ -11,9 +11,13 @@ import type { ImageSet } from '../data/fashion-mnist.js';
 import { FashionMNIST } from '../data/fashion-mnist.js';
 import { Classifier } from '../eval/classifier.js';
 import { evaluate, type Evaluation } from '../eval/metrics.js';
+import { cat } from '../creation.js';
+import type { Device, Tensor } from '../tensor.js';
 import { saveCurves } from '../image/curves.js';
 import { saveImageGrid } from '../image/grid.js';
+import { BestSnapshot, type BestRecord } from './best-snapshot.js';
 import { DeadRatioWatch } from './dead-ratio-watch.js';
+import { ratioOverfit } from './ratio-overfit.js';
 import type { DiJSStats, DiJSTrainer } from './trainer.js';
 
 export interface SessionOptions {
@@ -41,6 +45,12 @@ export interface SessionOptions {
   onWarning?: (message: string) => void;
   /** The check for a ratio network sitting at chance: `new DeadRatioWatch()` (its defaults) unless given; false: none. */
   ratioWatch?: DeadRatioWatch | false;
+  /**
+   * Keep the best EMA generator as best-generator.safetensors: at each evaluation its samples are
+   * also measured against the last `evalSamples` training images, and the generator is saved when
+   * that FID is the lowest so far (BestSnapshot). Needs evaluations (evalEvery ≥ 0).
+   */
+  keepBest?: boolean;
 }
 
 export interface SessionResult {
@@ -51,6 +61,8 @@ export interface SessionResult {
   evaluations: (Evaluation & { kimg: number })[];
   /** Warnings raised during the run (also in the log and passed to onWarning). */
   warnings: string[];
+  /** With keepBest: the snapshot in best-generator.safetensors (its yardstick figures are in the log's row of that kimg). */
+  best?: BestRecord & { path: string };
 }
 
 export async function trainSession(trainer: DiJSTrainer, options: SessionOptions): Promise<SessionResult> {
@@ -63,20 +75,33 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   const lead = (trainer.processGroup?.rank ?? 0) === 0;
   if (lead) mkdirSync(out, { recursive: true });
   const logPath = join(out, 'log.jsonl');
+  const startImages = trainer.imagesSeen;
   const log = (record: object) => lead && appendFileSync(logPath, `${JSON.stringify({ name, time: new Date().toISOString(), ...record })}\n`);
 
-  let yardstick: { classifier: Classifier; reference: ImageSet } | undefined;
+  if (options.keepBest && evalEvery < 0) throw typeError('trainSession: keepBest needs evaluations (evalEvery ≥ 0)');
+  // The yardstick (classifier, test images) and the split's last `evalSamples` training images: the
+  // best snapshot is chosen on those, and the ratio network's overfitting is measured with both sets.
+  let yardstick: { classifier: Classifier; reference: ImageSet; training: ImageSet } | undefined;
+  let best: BestSnapshot | undefined;
   const evaluations: (Evaluation & { kimg: number })[] = [];
   const measure = async (): Promise<void> => {
     if (!lead) return;
     await trainer.settled();
-    yardstick ??= { classifier: await Classifier.load(undefined, { device: trainer.generator.device }), reference: await FashionMNIST.load({ split: 'test', device: trainer.generator.device }) };
-    let seed = 1_000_000;
-    const result = await evaluate((count) => trainer.generator.sample({ n: count, seed: seed++ }),
-      { n: evalSamples, ...yardstick });
-    const kimg = trainer.imagesSeen / 1000;
-    evaluations.push({ ...result, kimg });
-    log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n });
+    yardstick ??= await loadYardstick(trainer.generator.device, evalSamples);
+    if (options.keepBest) best ??= new BestSnapshot(join(out, 'best-generator.safetensors'), yardstick.training, { logPath, resumedAtKimg: startImages / 1000 });
+    const images = await sampleInChunks(trainer, evalSamples);
+    try {
+      const { classifier, reference, training } = yardstick;
+      const result = await evaluate(images, { n: evalSamples, classifier, reference });
+      const kimg = trainer.imagesSeen / 1000;
+      evaluations.push({ ...result, kimg });
+      const chosen = best && await best.consider(images, kimg, classifier, (path) => trainer.generator.save(path));
+      const overfit = await ratioOverfit(trainer.ratio, training, reference, { n: Math.min(2000, evalSamples), sigma: trainer.options.ratioSigma });
+      log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n, ...chosen,
+        ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test });
+    } finally {
+      images.dispose();
+    }
   };
   const grid = async (): Promise<void> => {
     if (!lead) return;
@@ -91,7 +116,6 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   }, cliProgress.Presets.shades_classic);
   bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-' });
   // The yardstick and the progress bar are released however the run ends (an error included).
-  const startImages = trainer.imagesSeen;
   let seconds = 0, last: DiJSStats | undefined;
   if (options.ratioWatch !== undefined && options.ratioWatch !== false && !(options.ratioWatch instanceof DeadRatioWatch))
     throw typeError('trainSession: ratioWatch must be a DeadRatioWatch or false');
@@ -146,11 +170,39 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   } finally {
     bar?.stop();
     yardstick?.reference.dispose();
+    yardstick?.training.dispose();
     yardstick?.classifier.dispose();
   }
   if (lead) writeCurves(logPath, out);
   if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
-  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations, warnings };
+  const kept = best?.record && { ...best.record, path: best.path };
+  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations, warnings, ...(kept && { best: kept }) };
+}
+
+/** The classifier, the test images and the training split's last `n` images, on `device`; all freed if one fails to load. */
+async function loadYardstick(device: Device, n: number): Promise<{ classifier: Classifier; reference: ImageSet; training: ImageSet }> {
+  const classifier = await Classifier.load(undefined, { device });
+  const loaded: ImageSet[] = [];
+  try {
+    loaded.push(await FashionMNIST.load({ split: 'test', device }));
+    loaded.push(await FashionMNIST.load({ split: 'train', offset: -Math.min(n, 10_000), device }));
+    return { classifier, reference: loaded[0]!, training: loaded[1]! };
+  } catch (error) {
+    for (const set of loaded) set.dispose();
+    classifier.dispose();
+    throw error;
+  }
+}
+
+/** `n` EMA samples, 1 000 per call with seeds from 1 000 000 (the same images every evaluation of a run used before). */
+async function sampleInChunks(trainer: DiJSTrainer, n: number): Promise<Tensor> {
+  const parts: Tensor[] = [];
+  try {
+    for (let done = 0, seed = 1_000_000; done < n; done += 1000) parts.push(await trainer.generator.sample({ n: Math.min(1000, n - done), seed: seed++ }));
+    return cat(parts);
+  } finally {
+    for (const part of parts) part.dispose();
+  }
 }
 
 /** losses.svg and fid.svg from a log.jsonl (all runs in it, by name). */
