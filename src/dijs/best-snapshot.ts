@@ -46,7 +46,6 @@ export class BestSnapshot {
     }
     return { selectionFid, best };
   }
-
 }
 
 /** The last snapshot the log marks best at or before `kimg` (later rows belong to a run that was not kept). */
@@ -55,7 +54,13 @@ function bestInLog(logPath: string, kimg: number): BestRecord | undefined {
   let best: BestRecord | undefined;
   for (const line of readFileSync(logPath, 'utf8').split('\n')) {
     if (!line.includes('"best":true')) continue;
-    const row = JSON.parse(line) as { kimg: number; selectionFid: number };
+    let row: { kimg: number; selectionFid: number };
+    try {
+      row = JSON.parse(line) as typeof row;
+    } catch {
+      continue; // a line cut short by a crash while it was written
+    }
+    if (typeof row.kimg !== 'number' || typeof row.selectionFid !== 'number') continue;
     if (row.kimg <= kimg && (best === undefined || row.selectionFid < best.selectionFid)) best = { kimg: row.kimg, selectionFid: row.selectionFid };
   }
   return best;

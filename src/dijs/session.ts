@@ -207,7 +207,13 @@ async function sampleInChunks(trainer: DiJSTrainer, n: number): Promise<Tensor> 
 
 /** losses.svg and fid.svg from a log.jsonl (all runs in it, by name). */
 export function writeCurves(logPath: string, out: string): void {
-  const rows = readFileSync(logPath, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+  const rows = readFileSync(logPath, 'utf8').trim().split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, number | string>];
+    } catch {
+      return []; // a line cut short by a crash while it was written: the run resumed past it
+    }
+  });
   const names = [...new Set(rows.map((r) => r.name as string))];
   const series = (key: string, filter: (r: Record<string, unknown>) => boolean) => names.map((n) => ({
     name: names.length > 1 ? `${n} ${key}` : key,
