@@ -11,7 +11,7 @@
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
-# EVAL=<kimg> instead measures FID on the GPU (10 k samples, main EMA) every EVAL kimg and at the end,
+# EVAL=<kimg> instead measures FID on the GPU (10 k samples, every EMA) every EVAL kimg and at the end,
 # and keeps each run's best snapshot (--keep-best: chosen on training images; "best" in the table),
 # and dumps nothing: the machine then needs the test split and the classifier, which the first
 # call's pack has no room for — on a warm machine, carry `pack-device.sh --eval` (~4 MB) instead.
@@ -51,7 +51,8 @@ for name in sys.argv[1:]:
     rows = [json.loads(line) for line in open(f'runs/{name}/log.jsonl')]
     # d train/test: the ratio network's mean logit on noised training / test images (ratioOverfit).
     overfit = lambda r: f" d train {r['ratioLogitTrainImages']:+.3f} test {r['ratioLogitTestImages']:+.3f}" if 'ratioLogitTestImages' in r else ''
-    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f} (p {r['precision']:.3f} r {r['recall']:.3f}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
+    extras = lambda r: ''.join(f", EMA {e['halfLifeKimg']:g} k {e['fid']:.2f}" for e in r.get('extraEmas', []))
+    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
     print(f"{name}: " + ('; '.join(points) or 'no FID yet'))
 PY
 }

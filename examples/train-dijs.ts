@@ -53,7 +53,7 @@ const { values: args } = commandLine(import.meta.url, {
     'generator-sigma': { type: 'string', default: '-1.2,1.2' },
     // The main EMA generator's half-life (the one saved, sampled and evaluated).
     'ema-halflife-kimg': { type: 'string', default: '100' },
-    // More EMA generators beside the main one, e.g. 250,500 (kimg): each sample dump is written for each.
+    // More EMA generators beside the main one, e.g. 250,500 (kimg): each evaluation measures each, and each sample dump is written for each.
     'extra-ema-kimg': { type: 'string', default: '' },
     // Ratio-network updates per generator update.
     'ratio-steps': { type: 'string', default: '1' },

@@ -46,7 +46,7 @@ export type { Divergence } from './dijs/divergence.js';
 export { saveCurves, renderCurves } from './image/curves.js';
 export type { CurveChart, CurveSeries } from './image/curves.js';
 export { trainSession, writeCurves } from './dijs/session.js';
-export type { SessionOptions, SessionResult } from './dijs/session.js';
+export type { ExtraEmaEvaluation, SessionOptions, SessionResult } from './dijs/session.js';
 export { DeadRatioWatch } from './dijs/dead-ratio-watch.js';
 export type { DeadRatioWatchOptions } from './dijs/dead-ratio-watch.js';
 export { ratioOverfit } from './dijs/ratio-overfit.js';

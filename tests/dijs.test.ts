@@ -522,6 +522,19 @@ describe('a short training session', () => {
     trainer.dispose();
   });
 
+  it('measures every extra EMA generator at each evaluation, on the same latents and yardstick', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1000, 2000] });
+    const out = join(dir, 'session-extra-emas');
+    const result = await trainSession(trainer, { images: 32, out, iterationsPerCall: 2, evalSamples: 100, progress: false });
+    const [evaluation] = result.evaluations;
+    expect(evaluation!.extraEmas!.map((e) => e.halfLifeKimg)).toEqual([1, 2]);
+    for (const e of evaluation!.extraEmas!) expect(e.fid > 0 && e.precision >= 0 && e.recall >= 0).toBe(true);
+    const row = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).find((r) => 'fid' in r);
+    expect(row.extraEmas).toEqual(evaluation!.extraEmas);
+    trainer.dispose();
+  });
+
   it('keeps the best EMA generator, chosen on training images, and carries the best on across a resume', async () => {
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8 });

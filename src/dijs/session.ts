@@ -19,6 +19,7 @@ import { BestSnapshot, type BestRecord } from './best-snapshot.js';
 import { DeadRatioWatch } from './dead-ratio-watch.js';
 import { ratioOverfit } from './ratio-overfit.js';
 import type { DiJSStats, DiJSTrainer } from './trainer.js';
+import type { OneStepGenerator } from './generator.js';
 
 export interface SessionOptions {
   /** Train until this many images have been seen in total (a resumed run counts its past). */
@@ -53,12 +54,21 @@ export interface SessionOptions {
   keepBest?: boolean;
 }
 
+/** One extra EMA generator's figures at an evaluation (trainer.extraEmaGenerators). */
+export interface ExtraEmaEvaluation {
+  halfLifeKimg: number;
+  fid: number;
+  precision: number;
+  recall: number;
+}
+
 export interface SessionResult {
   imagesSeen: number;
   seconds: number;
   imagesPerSecond: number;
   last: DiJSStats;
-  evaluations: (Evaluation & { kimg: number })[];
+  /** Each evaluation of the main EMA generator, with the extra EMAs' figures when the trainer keeps any. */
+  evaluations: (Evaluation & { kimg: number; extraEmas?: ExtraEmaEvaluation[] })[];
   /** Warnings raised during the run (also in the log and passed to onWarning). */
   warnings: string[];
   /** With keepBest: the snapshot in best-generator.safetensors (its yardstick figures are in the log's row of that kimg). */
@@ -83,22 +93,33 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   // best snapshot is chosen on those, and the ratio network's overfitting is measured with both sets.
   let yardstick: { classifier: Classifier; reference: ImageSet; training: ImageSet } | undefined;
   let best: BestSnapshot | undefined;
-  const evaluations: (Evaluation & { kimg: number })[] = [];
+  const evaluations: SessionResult['evaluations'] = [];
   const measure = async (): Promise<void> => {
     if (!lead) return;
     await trainer.settled();
     yardstick ??= await loadYardstick(trainer.generator.device, evalSamples);
     if (options.keepBest) best ??= new BestSnapshot(join(out, 'best-generator.safetensors'), yardstick.training, { logPath, resumedAtKimg: startImages / 1000 });
-    const images = await sampleInChunks(trainer, evalSamples);
+    const images = await sampleInChunks(trainer.generator, evalSamples);
     try {
       const { classifier, reference, training } = yardstick;
       const result = await evaluate(images, { n: evalSamples, classifier, reference });
       const kimg = trainer.imagesSeen / 1000;
-      evaluations.push({ ...result, kimg });
       const chosen = best && await best.consider(images, kimg, classifier, (path) => trainer.generator.save(path));
       const overfit = await ratioOverfit(trainer.ratio, training, reference, { n: Math.min(2000, evalSamples), sigma: trainer.options.ratioSigma });
+      // The extra EMAs on the same yardstick: their length is the cheapest lever on a swinging FID.
+      const extraEmas: ExtraEmaEvaluation[] = [];
+      for (const [i, generator] of trainer.extraEmaGenerators.entries()) {
+        const extra = await sampleInChunks(generator, evalSamples);
+        try {
+          const { fid, precision, recall } = await evaluate(extra, { n: evalSamples, classifier, reference });
+          extraEmas.push({ halfLifeKimg: trainer.options.extraEmaHalfLives[i]! / 1000, fid, precision, recall });
+        } finally {
+          extra.dispose();
+        }
+      }
+      evaluations.push({ ...result, kimg, ...(extraEmas.length > 0 && { extraEmas }) });
       log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n, ...chosen,
-        ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test });
+        ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test, ...(extraEmas.length > 0 && { extraEmas }) });
     } finally {
       images.dispose();
     }
@@ -194,11 +215,11 @@ async function loadYardstick(device: Device, n: number): Promise<{ classifier: C
   }
 }
 
-/** `n` EMA samples, 1 000 per call with seeds from 1 000 000 (the same images every evaluation of a run used before). */
-async function sampleInChunks(trainer: DiJSTrainer, n: number): Promise<Tensor> {
+/** `n` samples, 1 000 per call with seeds from 1 000 000 (the same latents at every evaluation, for every EMA). */
+async function sampleInChunks(generator: OneStepGenerator, n: number): Promise<Tensor> {
   const parts: Tensor[] = [];
   try {
-    for (let done = 0, seed = 1_000_000; done < n; done += 1000) parts.push(await trainer.generator.sample({ n: Math.min(1000, n - done), seed: seed++ }));
+    for (let done = 0, seed = 1_000_000; done < n; done += 1000) parts.push(await generator.sample({ n: Math.min(1000, n - done), seed: seed++ }));
     return cat(parts);
   } finally {
     for (const part of parts) part.dispose();
