@@ -1,8 +1,9 @@
 /**
- * The best EMA generator of a run, kept on disk (trainSession's keepBest). DiJS's FID does not fall steadily: from the shipped
- * teacher it swung between 3.70 and 6.16 from one evaluation to the next past ~2.5 M images, and the
- * last weights were among the worst (bench/NOTES.md, ninth session). So at each evaluation the
- * session also asks this class, and the generator is saved whenever it is the best so far.
+ * The best EMA generator of a run, kept on disk (trainSession's keepBest). DiJS's FID does not fall
+ * steadily: from the shipped teacher it swung between 3.70 and 6.16 from one evaluation to the next
+ * past ~2.5 M images, and the last weights were among the worst (bench/NOTES.md, ninth session). So
+ * at each evaluation the session also asks this class, and the generator is saved whenever it is
+ * the best so far.
  *
  * "Best" is judged by FID against *training* images (the last N of the split), never against the
  * test images the yardstick reports: the yardstick figure of the chosen snapshot is then not a
