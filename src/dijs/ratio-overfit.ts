@@ -45,8 +45,8 @@ export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: I
       const sImage = keep(s.reshape([count, 1, 1, 1]));
       for (const [key, set] of [['train', train], ['test', test]] as const) {
         const x = keep(keep(set.images.slice(0, start, start + count)).add(keep(eps.mul(sImage))));
-        const labels = keep(oneHot(keep(set.labels.slice(0, start, start + count)), ratio.config.labelDim));
-        const logits = keep(await ratio.logit(x, s, ratio.config.labelDim > 0 ? { classLabels: labels } : {}));
+        const classLabels = ratio.config.labelDim > 0 ? keep(oneHot(keep(set.labels.slice(0, start, start + count)), ratio.config.labelDim)) : undefined;
+        const logits = keep(await ratio.logit(x, s, { classLabels }));
         sums[key] += logits.sum().item() as number;
       }
     } finally {
@@ -56,9 +56,9 @@ export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: I
   return { train: sums.train / n, test: sums.test / n };
 }
 
-/** [N] class indices → [N, classes] one-hot float rows (empty rows for an unconditional network). */
+/** [N] class indices → [N, classes] one-hot float rows. */
 function oneHot(labels: Tensor, classes: number): Tensor {
-  const range = tensor(Array.from({ length: Math.max(classes, 1) }, (_, i) => i), { dtype: 'int64', device: labels.device });
+  const range = tensor(Array.from({ length: classes }, (_, i) => i), { dtype: 'int64', device: labels.device });
   try {
     return labels.unsqueeze(1).eq(range).toSync('float32');
   } finally {

@@ -10,8 +10,7 @@ import { typeError } from '../errors.js';
 import type { ImageSet } from '../data/fashion-mnist.js';
 import { FashionMNIST } from '../data/fashion-mnist.js';
 import { Classifier } from '../eval/classifier.js';
-import { evaluate, type Evaluation } from '../eval/metrics.js';
-import { cat } from '../creation.js';
+import { evaluate, makeImages, type Evaluation } from '../eval/metrics.js';
 import type { Device, Tensor } from '../tensor.js';
 import { saveCurves } from '../image/curves.js';
 import { saveImageGrid } from '../image/grid.js';
@@ -216,14 +215,9 @@ async function loadYardstick(device: Device, n: number): Promise<{ classifier: C
 }
 
 /** `n` samples, 1 000 per call with seeds from 1 000 000 (the same latents at every evaluation, for every EMA). */
-async function sampleInChunks(generator: OneStepGenerator, n: number): Promise<Tensor> {
-  const parts: Tensor[] = [];
-  try {
-    for (let done = 0, seed = 1_000_000; done < n; done += 1000) parts.push(await generator.sample({ n: Math.min(1000, n - done), seed: seed++ }));
-    return cat(parts);
-  } finally {
-    for (const part of parts) part.dispose();
-  }
+function sampleInChunks(generator: OneStepGenerator, n: number): Promise<Tensor> {
+  let seed = 1_000_000;
+  return makeImages((count) => generator.sample({ n: count, seed: seed++ }), n, 1000);
 }
 
 /** losses.svg and fid.svg from a log.jsonl (all runs in it, by name). */

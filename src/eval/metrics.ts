@@ -31,6 +31,17 @@ export interface Evaluation {
 /** Images [N, 1, 32, 32] in [−1, 1], or a function that makes `count` of them. */
 export type ImageSource = Tensor | ((count: number) => Promise<Tensor>);
 
+/** `n` images from `make`, `batch` per call, in one tensor (the parts are freed, also when a call fails). */
+export async function makeImages(make: (count: number) => Promise<Tensor>, n: number, batch = 1000): Promise<Tensor> {
+  const parts: Tensor[] = [];
+  try {
+    for (let done = 0; done < n; done += batch) parts.push(await make(Math.min(batch, n - done)));
+    return cat(parts);
+  } finally {
+    for (const part of parts) part.dispose();
+  }
+}
+
 export async function evaluate(source: ImageSource, options: { n?: number; classifier?: Classifier; reference?: ImageSet; k?: number; batch?: number } = {}): Promise<Evaluation> {
   if (!(source instanceof Tensor) && typeof source !== 'function') throw typeError('evaluate needs images or a function that makes them');
   const n = options.n ?? 10_000;
@@ -41,15 +52,7 @@ export async function evaluate(source: ImageSource, options: { n?: number; class
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
     reference = options.reference ?? await FashionMNIST.load({ split: 'test', device: classifier.device });
-    let images: Tensor;
-    if (source instanceof Tensor) {
-      images = keep(source.slice(0, 0, n));
-    } else {
-      const batch = options.batch ?? 1000;
-      const parts: Tensor[] = [];
-      for (let done = 0; done < n; done += batch) parts.push(keep(await source(Math.min(batch, n - done))));
-      images = keep(cat(parts));
-    }
+    const images = keep(source instanceof Tensor ? source.slice(0, 0, n) : await makeImages(source, n, options.batch));
     // As EDM's generate.py writes PNGs: clamp and quantise to 8 bits before measuring, so that
     // out-of-range pixels count as saturated ones rather than as features no image can have.
     const quantised = keep(tidy(() => images.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1)));
