@@ -50,7 +50,9 @@ import json, sys
 for name in sys.argv[1:]:
     rows = [json.loads(line) for line in open(f'runs/{name}/log.jsonl')]
     # d train/test: the ratio network's mean logit on noised training / test images (ratioOverfit).
-    overfit = lambda r: f" d train {r['ratioLogitTrainImages']:+.3f} test {r['ratioLogitTestImages']:+.3f}" if 'ratioLogitTestImages' in r else ''
+    # |∇d|²: the ratio network's steepness at noised training images (ratioOverfit's inputGradSq).
+    overfit = lambda r: (f" d train {r['ratioLogitTrainImages']:+.3f} test {r['ratioLogitTestImages']:+.3f}" if 'ratioLogitTestImages' in r else '') + \
+        (f" |∇d|² {r['ratioInputGradSqTrainImages']:.3g}" if 'ratioInputGradSqTrainImages' in r else '')
     extras = lambda r: ''.join(f", EMA {e['halfLifeKimg']:g} k {e['fid']:.2f}" for e in r.get('extraEmas', []))
     points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
     print(f"{name}: " + ('; '.join(points) or 'no FID yet'))

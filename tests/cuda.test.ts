@@ -174,7 +174,8 @@ describe.runIf(hasCuda)('CUDA', () => {
         // An extra EMA with a half-life below a batch follows the online weights: it shows the
         // extra EMAs' updates inside the graph. The generator's warm-up (over the first 4
         // iterations, eager and captured ones) shows that its changing rate reaches the replays.
-        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64 });
+        // Both gradient penalties: their directions are drawn outside the graph and copied in.
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64, r1Gamma: 0.1, r2Gamma: 0.1 });
         // 3 eager iterations, the capture and 5 replays; then a call that only replays.
         const stats = [await trainer.step(9), await trainer.step(4)];
         const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });
@@ -188,6 +189,9 @@ describe.runIf(hasCuda)('CUDA', () => {
         for (const key of ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake', 'gradNormGenerator'] as const) {
           expect(Math.abs(s[key] - eager.stats[i]![key])).toBeLessThan(precision === 'fp32' ? 1e-4 : 2e-2);
         }
+        expect(s.ratioInputGradSqReal).toBeGreaterThan(0);
+        expect(s.ratioInputGradSqFake).toBeGreaterThan(0);
+        if (precision === 'fp32') expect(Math.abs(s.ratioInputGradSqReal / eager.stats[i]!.ratioInputGradSqReal - 1)).toBeLessThan(1e-2);
       }
       expect(graph.samples.sub(eager.samples).abs().max().item()).toBeLessThan(precision === 'fp32' ? 1e-4 : 5e-2);
       expect(graph.follower.sub(graph.samples).abs().max().item()).toBe(0);

@@ -8,10 +8,14 @@
  * Why: from the shipped teacher, runs past ~2.5 M images (40 passes over Fashion-MNIST's 60 k
  * images) had a ratio network that kept gaining and an FID that swung and rose (bench/NOTES.md,
  * ninth session); this says whether memorising is part of it.
+ *
+ * It also gives how steep the network is at the training images: E‖∇x d‖², estimated as the R1
+ * penalty of the DiJS step estimates it (DiJSOptions.r1Gamma), so a run with and one without the
+ * penalty can be compared on the same figure.
  */
 import type { ImageSet } from '../data/fashion-mnist.js';
 import { tensor } from '../creation.js';
-import { typeError } from '../errors.js';
+import { typeError, valueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import type { SigmaDistribution } from './trainer.js';
 import type { RatioNetwork } from './ratio-network.js';
@@ -21,20 +25,29 @@ export interface RatioOverfit {
   train: number;
   /** Mean logit on noised test images, with the same noise and σ. */
   test: number;
+  /** Mean of ((d(x + h·u) − d(x)) / h)² over the noised training images, u ~ N(0, I): E‖∇x d‖² to first order. */
+  inputGradSq: number;
 }
 
-/** The first `n` images of `train` and of `test`, noised at ln σ ~ N(pMean, pStd²); the draws come from `seed` alone. */
-export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: ImageSet, options: { n: number; sigma: SigmaDistribution; seed?: number; batch?: number }): Promise<RatioOverfit> {
-  const { n, sigma, seed = 0, batch = 500 } = options;
+/**
+ * The first `n` images of `train` and of `test`, noised at ln σ ~ N(pMean, pStd²); the draws come
+ * from `seed` alone. `step` is h of the gradient estimate (0.05 by default, as DiJSOptions.penaltyStep).
+ */
+export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: ImageSet, options: { n: number; sigma: SigmaDistribution; seed?: number; batch?: number; step?: number }): Promise<RatioOverfit> {
+  const { n, sigma, seed = 0, batch = 500, step = 0.05 } = options;
   if (!Number.isInteger(n) || n < 1 || n > train.images.shape[0]! || n > test.images.shape[0]!) throw typeError(`ratioOverfit: n must be from 1 to the size of both sets, not ${n}`);
+  if (!(step > 0) || !Number.isFinite(step)) throw valueError(`ratioOverfit: step must be a finite number > 0, not ${step}`);
   const normal = gaussian(seed);
+  // The directions from a stream of their own, so the noise is the same with or without them.
+  const direction = gaussian(seed ^ 0x9e3779b9);
   // All σ first, then each image's noise in order: the same draws whatever the batch.
   const allSigmas = new Float32Array(n).map(() => Math.exp(sigma.pMean + sigma.pStd * normal()));
-  const sums = { train: 0, test: 0 };
+  const sums = { train: 0, test: 0, inputGradSq: 0 };
   for (let start = 0; start < n; start += batch) {
     const count = Math.min(batch, n - start);
     const [, c, h, w] = train.images.shape as number[];
     const noise = new Float32Array(count * c! * h! * w!).map(normal);
+    const directions = new Float32Array(count * c! * h! * w!).map(direction);
     const sigmas = allSigmas.subarray(start, start + count);
     const made: Tensor[] = [];
     const keep = (t: Tensor): Tensor => (made.push(t), t);
@@ -48,12 +61,17 @@ export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: I
         const classLabels = ratio.config.labelDim > 0 ? keep(oneHot(keep(set.labels.slice(0, start, start + count)), ratio.config.labelDim)) : undefined;
         const logits = keep(await ratio.logit(x, s, { classLabels }));
         sums[key] += logits.sum().item() as number;
+        if (key === 'train') {
+          const u = keep(tensor(directions, { shape: [count, c!, h!, w!], device }));
+          const moved = keep(await ratio.logit(keep(x.add(keep(u.mul(step)))), s, { classLabels }));
+          sums.inputGradSq += keep(keep(keep(moved.sub(logits)).div(step)).square()).sum().item() as number;
+        }
       }
     } finally {
       for (const t of made) t.dispose();
     }
   }
-  return { train: sums.train / n, test: sums.test / n };
+  return { train: sums.train / n, test: sums.test / n, inputGradSq: sums.inputGradSq / n };
 }
 
 /** [N] class indices → [N, classes] one-hot float rows. */

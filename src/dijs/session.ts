@@ -104,7 +104,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       const result = await evaluate(images, { n: evalSamples, classifier, reference });
       const kimg = trainer.imagesSeen / 1000;
       const chosen = best && await best.consider(images, kimg, classifier, (path) => trainer.generator.save(path));
-      const overfit = await ratioOverfit(trainer.ratio, training, reference, { n: Math.min(2000, evalSamples), sigma: trainer.options.ratioSigma });
+      const overfit = await ratioOverfit(trainer.ratio, training, reference, { n: Math.min(2000, evalSamples), sigma: trainer.options.ratioSigma, step: trainer.options.penaltyStep });
       // The extra EMAs on the same yardstick: their length is the cheapest lever on a swinging FID.
       const extraEmas: ExtraEmaEvaluation[] = [];
       for (const [i, generator] of trainer.extraEmaGenerators.entries()) {
@@ -118,7 +118,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       }
       evaluations.push({ ...result, kimg, ...(extraEmas.length > 0 && { extraEmas }) });
       log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n, ...chosen,
-        ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test, ...(extraEmas.length > 0 && { extraEmas }) });
+        ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test, ratioInputGradSqTrainImages: overfit.inputGradSq, ...(extraEmas.length > 0 && { extraEmas }) });
     } finally {
       images.dispose();
     }

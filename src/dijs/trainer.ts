@@ -70,6 +70,20 @@ export interface DiJSOptions {
   weightPower?: number;
   /** Ratio-network updates per generator update. */
   ratioSteps?: number;
+  /**
+   * R1 penalty (Mescheder et al. 2018) on the ratio network: γ/2·E‖∇x d(x_σ)‖² over the noised real
+   * images of each ratio update, added to its logistic loss. Without a penalty a discriminator keeps
+   * sharpening and the generator oscillates; from the shipped teacher the ratio network's logits
+   * grew all run and the FID swung by up to 2 late (bench/NOTES.md, ninth session). The gradient's
+   * squared norm is estimated by a finite difference along a random Gaussian direction u,
+   * ((d(x + h·u) − d(x))/h)², whose mean is ‖∇x d‖² to first order: one more block of B images in
+   * the ratio network's forward pass, no double backward. 0 (default): off.
+   */
+  r1Gamma?: number;
+  /** The same penalty on the noised generated images (R2; R3GAN pairs it with R1 against mode dropping). 0 (default): off. */
+  r2Gamma?: number;
+  /** The penalties' finite-difference step h in pixels ([-1, 1] scale); 0.05 by default. */
+  penaltyStep?: number;
   /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
   precision?: Precision;
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
@@ -113,6 +127,9 @@ export interface DiJSStats {
   logitFake: number;
   gradNormGenerator: number;
   gradNormRatio: number;
+  /** The penalties' estimates of E‖∇x d‖² on noised real and generated images (0 where off). */
+  ratioInputGradSqReal: number;
+  ratioInputGradSqFake: number;
   imagesSeen: number;
   /** Iterations averaged in these figures. */
   iterations: number;
@@ -144,12 +161,17 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
-    weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, bf16: o.bf16 ?? false,
+    weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
   if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw typeError(`batchSize must be a positive integer, not ${options.batchSize}`);
   if (!Number.isInteger(options.ratioSteps) || options.ratioSteps < 1) throw typeError(`ratioSteps must be a positive integer, not ${options.ratioSteps}`);
+  for (const key of ['r1Gamma', 'r2Gamma', 'penaltyStep'] as const) {
+    if (typeof options[key] !== 'number') throw typeError(`${key} must be a number, not ${JSON.stringify(options[key])}`);
+    if (!Number.isFinite(options[key]) || !(key === 'penaltyStep' ? options[key] > 0 : options[key] >= 0))
+      throw valueError(`${key} must be a finite number ${key === 'penaltyStep' ? '> 0' : '≥ 0 (0: no penalty)'}, not ${options[key]}`);
+  }
   checkSigmaDistribution('ratioSigma', options.ratioSigma);
   checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
@@ -201,7 +223,7 @@ export class DiJSTrainer {
           clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
-          weightPower: o.weightPower, ratioSteps: o.ratioSteps, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();

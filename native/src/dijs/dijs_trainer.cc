@@ -54,6 +54,9 @@ struct DiJSOptions {
   LogNormal sigma_d, sigma_g;                 // ln σ for the ratio step and the generator step
   double weight_power = 0;                    // generator loss weight w(σ) = σ^power (0: uniform)
   int64_t ratio_steps = 1;                    // ratio updates per generator update
+  double r1_gamma = 0;                        // R1 penalty γ/2·E‖∇x d‖² on noised real images; 0 = off
+  double r2_gamma = 0;                        // the same on noised generated images (R2); 0 = off
+  double penalty_step = 0.05;                 // their finite-difference step (pixels, [-1, 1] scale)
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -64,8 +67,9 @@ constexpr int64_t kGraphWarmupIterations = 3;
 
 // Statistics per iteration, in this order (summed on the device, averaged when read).
 constexpr const char* kStatNames[] = {"lossRatio", "lossGenerator", "ratioAccuracyReal", "ratioAccuracyFake",
-                                      "logitReal", "logitFake", "gradNormGenerator", "gradNormRatio"};
-constexpr int64_t kStats = 8;
+                                      "logitReal", "logitFake", "gradNormGenerator", "gradNormRatio", "ratioInputGradSqReal",
+                                      "ratioInputGradSqFake"};
+constexpr int64_t kStats = 10;
 
 class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
  public:
@@ -151,6 +155,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.sigma_g = {NumberField(o, "generatorPMean", -1.2), NumberField(o, "generatorPStd", 1.2)};
     p.weight_power = NumberField(o, "weightPower", 0);
     p.ratio_steps = static_cast<int64_t>(NumberField(o, "ratioSteps", 1));
+    p.r1_gamma = NumberField(o, "r1Gamma", 0);
+    p.r2_gamma = NumberField(o, "r2Gamma", 0);
+    p.penalty_step = NumberField(o, "penaltyStep", p.penalty_step);
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -162,6 +169,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
     if (!(p.ema_halflife_images > 0)) ThrowValueError("emaHalfLifeImages must be positive");
+    if (!(p.r1_gamma >= 0 && std::isfinite(p.r1_gamma))) ThrowValueError("r1Gamma must be a finite, non-negative number (0: no penalty)");
+    if (!(p.r2_gamma >= 0 && std::isfinite(p.r2_gamma))) ThrowValueError("r2Gamma must be a finite, non-negative number (0: no penalty)");
+    if (!(p.penalty_step > 0 && std::isfinite(p.penalty_step))) ThrowValueError("penaltyStep must be a finite, positive number");
   }
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
@@ -175,13 +185,14 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   // Everything random an iteration reads, drawn in one place and in the order the step has always
   // drawn it, so the eager and the graph step see the same numbers. Per ratio step: latents,
   // their classes, the real batch and its classes, σ and noise for fake+real; then the generator
-  // update's σ and noise.
+  // update's σ and noise. With a gradient penalty on, its directions come last (per ratio step:
+  // real, then generated), so a run without one draws exactly the numbers it always did.
   struct Draws {
-    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise;
+    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction;
     at::Tensor sigma_g, noise_g;
     std::vector<at::Tensor*> All() {
       std::vector<at::Tensor*> out;
-      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise})
+      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction})
         for (auto& t : *v) out.push_back(&t);
       out.push_back(&sigma_g);
       out.push_back(&noise_g);
@@ -206,6 +217,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     }
     d.sigma_g = rows(SampleSigma(o.sigma_g, global));
     d.noise_g = rows(at::randn({global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()));
+    const int64_t penalised = (o.r1_gamma > 0) + (o.r2_gamma > 0);  // blocks of B: real, then generated
+    if (penalised > 0)
+      for (int64_t r = 0; r < o.ratio_steps; ++r)
+        d.penalty_direction.push_back(parallel_.BlockRows(
+            at::randn({penalised * global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()), b, penalised));
     return d;
   }
 
@@ -248,15 +264,44 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // Ratio update: fake (detached) vs real, both noised from the same σ distribution. They go
       // through the ratio network as one batch of 2B: half the kernel launches (GroupNorm and the
       // head are per image, so nothing mixes).
-      at::Tensor both = at::cat({fake.detach(), d.real[r]});
+      at::Tensor noised = at::cat({fake.detach(), d.real[r]}) + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1});
+      at::Tensor sigma = d.sigma[r];
       at::Tensor labels = label_dim_ > 0 ? at::cat({d.fake_labels[r], d.real_labels[r]}) : at::Tensor();
+      // Gradient penalties (Mescheder et al. 2018; R1 on the real images, R2 on the generated ones,
+      // as R3GAN pairs them): γ/2·E‖∇x d(x_σ)‖², which damps the oscillation an unregularised
+      // discriminator drives. ∇x d·u for u ~ N(0, I) has second moment ‖∇x d‖², so a finite
+      // difference along u estimates it with one more block of B in the same forward pass and no
+      // double backward (which the fused GroupNorm kernels do not provide). The step must stay
+      // well above bf16's rounding: from the shipped teacher, bf16 read 8× float32's figure at
+      // h = 0.01, 1.2× at 0.05 (the default), 1.0× at 0.2. Blocks: fake, real, then real moved
+      // (R1), then fake moved (R2).
+      std::vector<int64_t> moved_from;  // the block each moved block is a copy of: 1 real, 0 fake
+      if (o.r1_gamma > 0) moved_from.push_back(1);
+      if (o.r2_gamma > 0) moved_from.push_back(0);
+      if (!moved_from.empty()) {
+        std::vector<at::Tensor> x{noised}, s{sigma}, l{labels};
+        for (size_t i = 0; i < moved_from.size(); ++i) {
+          x.push_back(noised.narrow(0, moved_from[i] * b, b) + d.penalty_direction[r].narrow(0, i * b, b) * o.penalty_step);
+          s.push_back(sigma.narrow(0, moved_from[i] * b, b));
+          if (labels.defined()) l.push_back(labels.narrow(0, moved_from[i] * b, b));
+        }
+        noised = at::cat(x);
+        sigma = at::cat(s);
+        if (labels.defined()) labels = at::cat(l);
+      }
       at::Tensor dl;
       {
         train::PrecisionScope precision(o.precision, device_type);
-        dl = ratio_->forward(both + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1}), d.sigma[r], labels);
+        dl = ratio_->forward(noised, sigma, labels);
       }
       at::Tensor d_fake = dl.narrow(0, 0, b), d_real = dl.narrow(0, b, b);
-      at::Tensor loss_d = dijs::RatioLoss(d_fake, d_real);
+      at::Tensor loss_logistic = dijs::RatioLoss(d_fake, d_real), loss_d = loss_logistic;
+      at::Tensor grad_sq[2] = {at::zeros({}, loss_logistic.options()), at::zeros({}, loss_logistic.options())};  // fake, real
+      for (size_t i = 0; i < moved_from.size(); ++i) {
+        const int64_t from = moved_from[i];
+        grad_sq[from] = ((dl.narrow(0, (2 + i) * b, b) - dl.narrow(0, from * b, b)) / o.penalty_step).pow(2).mean();
+        loss_d = loss_d + grad_sq[from] * ((from == 1 ? o.r1_gamma : o.r2_gamma) / 2);
+      }
       ratio_flat_->grad.zero_();
       torch::autograd::backward({loss_d}, {}, c10::nullopt, false, ratio_flat_->params);
       at::NoGradGuard no_grad;
@@ -264,8 +309,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       at::Tensor norm_d = train::ClipGradNorm(ratio_flat_->grad, o.clip_d);
       adam_d_->Step(factors_.narrow(0, 2 * r, 2));
       if (last) {
-        stats_d = at::stack({loss_d.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
-                             d_real.detach().mean(), d_fake.detach().mean(), norm_d});
+        stats_d = at::stack({loss_logistic.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
+                             d_real.detach().mean(), d_fake.detach().mean(), norm_d, grad_sq[1].detach(), grad_sq[0].detach()});
       }
     }
     // Generator update through the ratio network: gradients flow into the generator only.
@@ -287,7 +332,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     train::UpdateEma(*ema_flat_, *gen_flat_, factors_[g + 2]);
     extra_emas_.Update(*gen_flat_, factors_, g + 3);
     // Order: kStatNames.
-    return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5]});
+    return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5], stats_d[6], stats_d[7]});
   }
 
   // One iteration, eager or from the graph; adds its statistics to `total`. With cudaGraph the

@@ -36,12 +36,15 @@ class DataParallel {
   at::Tensor Rows(const at::Tensor& global, int64_t local) const {
     return group_ ? global.narrow(0, group_->Rank() * local, local) : global;
   }
-  // The same for a [first (B); second (B)] batch of 2B (e.g. fake and real together).
-  at::Tensor PairRows(const at::Tensor& global, int64_t local) const {
+  // The same for a batch of `blocks` global batches one after another, e.g. [fake; real] (2).
+  at::Tensor BlockRows(const at::Tensor& global, int64_t local, int64_t blocks) const {
     if (!group_) return global;
-    const int64_t half = global.size(0) / 2;
-    return at::cat({Rows(global.narrow(0, 0, half), local), Rows(global.narrow(0, half, half), local)});
+    const int64_t block = global.size(0) / blocks;
+    std::vector<at::Tensor> rows;
+    for (int64_t i = 0; i < blocks; ++i) rows.push_back(Rows(global.narrow(0, i * block, block), local));
+    return at::cat(rows);
   }
+  at::Tensor PairRows(const at::Tensor& global, int64_t local) const { return BlockRows(global, local, 2); }
   // Averages `t` over the group in place; a failed peer becomes ERR_DISTRIBUTED.
   void Average(at::Tensor& t) const;
 
