@@ -4,7 +4,8 @@
 # Each dumps 10 k EMA samples every DUMP kimg (default 400) and at the end (8-bit, xz); each run's
 # new dumps, log, curves and last grid come back as one tar, <name>.tar. The device tool returns
 # at most 16 MiB per file and ~64 MiB per call: ~4.7 MB per dump, so keep to 3 dumps per run with 4 runs
-# (--extra-ema-kimg multiplies the dumps, one per EMA: with two extra EMAs, DUMP=0 dumps only at the end).
+# (--extra-ema-kimg multiplies the dumps, one per EMA: with two extra EMAs, DUMP=0 dumps only at the end;
+# DUMP=none dumps nothing, for a first call whose runs later calls measure with EVAL).
 # GPUS: the GPUs the runs take, in order (default 0 1 2 …; e.g. GPUS="2 3" beside a teacher run on 0 and 1).
 # A GPU may take two runs (GPUS="0 1 0 1"): each then runs at half speed, the pair as fast as one alone
 # (bench/NOTES.md, eighth session), so twice the recipes fit in a call.
@@ -29,6 +30,7 @@ train() {
   local resume=()
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
   local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
+  [ "${DUMP:-}" = none ] && measure=(--no-eval)
   [ -n "${EVAL:-}" ] && measure=(--eval-every-kimg "$EVAL" --keep-best)
   CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
     --out "runs/$name" "${resume[@]}" "${measure[@]}" --grid-every-kimg 1000 \
