@@ -73,6 +73,10 @@ const { values: args } = commandLine(import.meta.url, {
     'r2-gamma': { type: 'string', default: '0' },
     // Their finite-difference step in pixels ([-1, 1] scale).
     'penalty-step': { type: 'string', default: '0.05' },
+    // Random translations of real and generated images by up to this many pixels before the ratio
+    // network sees them (0: off), each image with probability --augment-p; DiJSOptions.augmentShift.
+    'augment-shift': { type: 'string', default: '0' },
+    'augment-p': { type: 'string', default: '1' },
     // Width of a hidden layer in the ratio network's head before the logit (0: GroupNorm → SiLU → pool → Linear).
     'ratio-head-hidden': { type: 'string', default: '0' },
     // Seeds the weights, the data order and the noise.
@@ -157,7 +161,8 @@ if (args.resume) {
     teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
     batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
     emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
-    clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']), ratioHead: { hidden: Number(args['ratio-head-hidden']) },
+    clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
+    augmentShift: Number(args['augment-shift']), augmentProbability: Number(args['augment-p']), ratioHead: { hidden: Number(args['ratio-head-hidden']) },
     extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
     ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
     precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
@@ -167,7 +172,8 @@ if (args.resume) {
 if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? `${processGroup.worldSize} processes (${processGroup.backend}), ` : ''}${device}: generator ${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters ` +
   `(${args.resume ? `resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : `${args.init} init`}), ratio network ${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M, ` +
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}` +
-  (trainer.options.r1Gamma > 0 || trainer.options.r2Gamma > 0 ? `, gradient penalties R1 ${trainer.options.r1Gamma} R2 ${trainer.options.r2Gamma} (step ${trainer.options.penaltyStep})` : ''));
+  (trainer.options.r1Gamma > 0 || trainer.options.r2Gamma > 0 ? `, gradient penalties R1 ${trainer.options.r1Gamma} R2 ${trainer.options.r2Gamma} (step ${trainer.options.penaltyStep})` : '') +
+  (trainer.options.augmentShift > 0 ? `, translations ≤ ${trainer.options.augmentShift} px (p ${trainer.options.augmentProbability})` : ''));
 
 const dump = Number(args['dump-samples']);
 const dumpEvery = Number(args['dump-every-kimg']) * 1000;

@@ -174,8 +174,8 @@ describe.runIf(hasCuda)('CUDA', () => {
         // An extra EMA with a half-life below a batch follows the online weights: it shows the
         // extra EMAs' updates inside the graph. The generator's warm-up (over the first 4
         // iterations, eager and captured ones) shows that its changing rate reaches the replays.
-        // Both gradient penalties: their directions are drawn outside the graph and copied in.
-        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64, r1Gamma: 0.1, r2Gamma: 0.1 });
+        // Both gradient penalties and the translations: their draws are made outside the graph and copied in.
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64, r1Gamma: 0.1, r2Gamma: 0.1, augmentShift: 2 });
         // 3 eager iterations, the capture and 5 replays; then a call that only replays.
         const stats = [await trainer.step(9), await trainer.step(4)];
         const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -507,6 +507,41 @@ describe('the fused DiJS step', () => {
     } finally {
       test.dispose();
     }
+  });
+
+  it('translates real and generated images before the ratio network sees them (augmentShift), differentiably', async () => {
+    // The op: image 0 moved 1 row down and 2 columns left, -1 moving in; image 1 not moved.
+    const x = tensor(Array.from({ length: 40 }, (_, i) => i), { shape: [2, 1, 4, 5] });
+    const moved = await translateImages(x, tensor([[1, -2], [0, 0]], { dtype: 'int64' })).toTypedArray();
+    const at = (n: number, i: number, j: number) => (i >= 0 && i < 4 && j >= 0 && j < 5 ? n * 20 + i * 5 + j : -1);
+    expect([...moved]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => (n === 0 ? at(0, i - 1, j + 2) : at(1, i, j))))));
+    await expectError(() => translateImages(x, tensor([[1, 0], [0, 0]])), ErrorCode.InvalidArgValue, /int64 \[N, 2\]/);
+    await expectError(() => translateImages(x, tensor([[1, 0]], { dtype: 'int64' })), ErrorCode.InvalidArgValue, /one row per image/);
+    await expectError(() => translateImages(x, tensor([[4, 0], [0, 0]], { dtype: 'int64' })), ErrorCode.InvalidArgValue, /smaller than the image/);
+    await expectError(() => translateImages(randn([4, 5]), tensor([[0, 0]], { dtype: 'int64' })), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);
+
+    // In the step: never translating (p = 0) is the plain step (the shifts are drawn last).
+    const first = async (options: DiJSOptions) => {
+      manualSeed(5);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, ...options });
+      const before = await weights(trainer.onlineGenerator.net);
+      const stats = [await trainer.step(1), await trainer.step(2)];
+      const after = await weights(trainer.onlineGenerator.net);
+      trainer.dispose();
+      const moved = [...before].some(([name, v]) => v.some((value, i) => value !== after.get(name)![i]));
+      return { stats, moved };
+    };
+    const plain = await first({}), never = await first({ augmentShift: 2, augmentProbability: 0 }), always = await first({ augmentShift: 2 });
+    expect(never.stats[0]).toEqual(plain.stats[0]);
+    expect(always.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);
+    // The generator still learns through the translation, and a seed repeats the run.
+    expect(always.moved).toBe(true);
+    for (const v of Object.values(always.stats[1]!)) expect(Number.isFinite(v)).toBe(true);
+    expect((await first({ augmentShift: 2 })).stats).toEqual(always.stats);
+
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 9 }), ErrorCode.InvalidArgType, /augmentShift must be a whole number of pixels from 0 to 8/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 1.5 }), ErrorCode.InvalidArgType, /augmentShift/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentProbability: 2 }), ErrorCode.InvalidArgValue, /augmentProbability must be between 0 and 1/);
   });
 
   it('rejects bad settings clearly', async () => {

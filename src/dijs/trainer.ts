@@ -84,6 +84,16 @@ export interface DiJSOptions {
   r2Gamma?: number;
   /** The penalties' finite-difference step h in pixels ([-1, 1] scale); 0.05 by default. */
   penaltyStep?: number;
+  /**
+   * Random integer translations of up to this many pixels (each image its own, both axes), applied
+   * to real and generated images alike before the noise, in the ratio update and in the generator
+   * update (translateImages: differentiable). Against a ratio network that memorises the training
+   * images: from the shipped teacher its mean logit on unseen test images rose above the one on
+   * training images as the run went on (bench/NOTES.md, tenth session). 0 (default): off; at most 8.
+   */
+  augmentShift?: number;
+  /** The share of images translated (ADA's p); 1 by default. */
+  augmentProbability?: number;
   /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
   precision?: Precision;
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
@@ -161,7 +171,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
-    weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05, bf16: o.bf16 ?? false,
+    weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
+    augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? 1, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
@@ -172,6 +183,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     if (!Number.isFinite(options[key]) || !(key === 'penaltyStep' ? options[key] > 0 : options[key] >= 0))
       throw valueError(`${key} must be a finite number ${key === 'penaltyStep' ? '> 0' : '≥ 0 (0: no penalty)'}, not ${options[key]}`);
   }
+  if (!Number.isInteger(options.augmentShift) || options.augmentShift < 0 || options.augmentShift > 8) throw typeError(`augmentShift must be a whole number of pixels from 0 to 8, not ${options.augmentShift}`);
+  if (typeof options.augmentProbability !== 'number' || !(options.augmentProbability >= 0 && options.augmentProbability <= 1)) throw valueError(`augmentProbability must be between 0 and 1, not ${options.augmentProbability}`);
   checkSigmaDistribution('ratioSigma', options.ratioSigma);
   checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
@@ -223,7 +236,8 @@ export class DiJSTrainer {
           clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
-          weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();

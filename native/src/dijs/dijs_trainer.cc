@@ -17,6 +17,7 @@
 #include "../train/state.h"
 #include "../train/step_graph.h"
 #include "../worker.h"
+#include "augment.h"
 #include "divergence.h"
 #include "ratio_network.h"
 
@@ -57,6 +58,8 @@ struct DiJSOptions {
   double r1_gamma = 0;                        // R1 penalty γ/2·E‖∇x d‖² on noised real images; 0 = off
   double r2_gamma = 0;                        // the same on noised generated images (R2); 0 = off
   double penalty_step = 0.05;                 // their finite-difference step (pixels, [-1, 1] scale)
+  int64_t augment_shift = 0;                  // random translations of up to this many pixels; 0 = off
+  double augment_probability = 1;             // … applied to each image with this probability
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -158,6 +161,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.r1_gamma = NumberField(o, "r1Gamma", 0);
     p.r2_gamma = NumberField(o, "r2Gamma", 0);
     p.penalty_step = NumberField(o, "penaltyStep", p.penalty_step);
+    p.augment_shift = static_cast<int64_t>(NumberField(o, "augmentShift", 0));
+    p.augment_probability = NumberField(o, "augmentProbability", 1);
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -172,6 +177,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.r1_gamma >= 0 && std::isfinite(p.r1_gamma))) ThrowValueError("r1Gamma must be a finite, non-negative number (0: no penalty)");
     if (!(p.r2_gamma >= 0 && std::isfinite(p.r2_gamma))) ThrowValueError("r2Gamma must be a finite, non-negative number (0: no penalty)");
     if (!(p.penalty_step > 0 && std::isfinite(p.penalty_step))) ThrowValueError("penaltyStep must be a finite, positive number");
+    if (p.augment_shift < 0 || p.augment_shift > 8) ThrowValueError("augmentShift must be between 0 and 8 pixels");
+    if (!(p.augment_probability >= 0 && p.augment_probability <= 1)) ThrowValueError("augmentProbability must be between 0 and 1");
   }
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
@@ -185,17 +192,17 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   // Everything random an iteration reads, drawn in one place and in the order the step has always
   // drawn it, so the eager and the graph step see the same numbers. Per ratio step: latents,
   // their classes, the real batch and its classes, σ and noise for fake+real; then the generator
-  // update's σ and noise. With a gradient penalty on, its directions come last (per ratio step:
-  // real, then generated), so a run without one draws exactly the numbers it always did.
+  // update's σ and noise. Options added later draw after these (gradient penalties' directions
+  // per ratio step; then translations per ratio step and for the generator update), so a run
+  // without them draws exactly the numbers it always did.
   struct Draws {
-    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction;
-    at::Tensor sigma_g, noise_g;
+    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction, shifts;
+    at::Tensor sigma_g, noise_g, shifts_g;
     std::vector<at::Tensor*> All() {
       std::vector<at::Tensor*> out;
-      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction})
+      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction, &shifts})
         for (auto& t : *v) out.push_back(&t);
-      out.push_back(&sigma_g);
-      out.push_back(&noise_g);
+      for (auto* t : {&sigma_g, &noise_g, &shifts_g}) out.push_back(t);
       return out;
     }
   };
@@ -222,6 +229,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       for (int64_t r = 0; r < o.ratio_steps; ++r)
         d.penalty_direction.push_back(parallel_.BlockRows(
             at::randn({penalised * global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()), b, penalised));
+    if (o.augment_shift > 0) {
+      for (int64_t r = 0; r < o.ratio_steps; ++r)
+        d.shifts.push_back(parallel_.PairRows(dijs::DrawShifts(2 * global, o.augment_shift, o.augment_probability, images_.options()), b));
+      d.shifts_g = rows(dijs::DrawShifts(global, o.augment_shift, o.augment_probability, images_.options()));
+    }
     return d;
   }
 
@@ -264,7 +276,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // Ratio update: fake (detached) vs real, both noised from the same σ distribution. They go
       // through the ratio network as one batch of 2B: half the kernel launches (GroupNorm and the
       // head are per image, so nothing mixes).
-      at::Tensor noised = at::cat({fake.detach(), d.real[r]}) + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1});
+      // Translated (both classes alike) before the noise: the ratio network never sees the
+      // training images exactly as stored, against memorising them.
+      at::Tensor images = at::cat({fake.detach(), d.real[r]});
+      if (o.augment_shift > 0) images = dijs::TranslateImages(images, d.shifts[r], o.augment_shift);
+      at::Tensor noised = images + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1});
       at::Tensor sigma = d.sigma[r];
       at::Tensor labels = label_dim_ > 0 ? at::cat({d.fake_labels[r], d.real_labels[r]}) : at::Tensor();
       // Gradient penalties (Mescheder et al. 2018; R1 on the real images, R2 on the generated ones,
@@ -317,7 +333,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     at::Tensor d_gen;
     {
       train::PrecisionScope precision(o.precision, device_type);
-      d_gen = ratio_->forward(fake + d.noise_g * d.sigma_g.view({-1, 1, 1, 1}), d.sigma_g, d.fake_labels.back());
+      // The generator is judged through the same augmentation; translation is differentiable.
+      at::Tensor judged = o.augment_shift > 0 ? dijs::TranslateImages(fake, d.shifts_g, o.augment_shift) : fake;
+      d_gen = ratio_->forward(judged + d.noise_g * d.sigma_g.view({-1, 1, 1, 1}), d.sigma_g, d.fake_labels.back());
     }
     at::Tensor surrogate = dijs::GeneratorSurrogate(d_gen, o.divergence);
     if (o.weight_power != 0) surrogate = surrogate * d.sigma_g.pow(o.weight_power);

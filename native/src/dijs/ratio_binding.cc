@@ -4,6 +4,7 @@
 #include "../tensor_handle.h"
 #include "../worker.h"
 #include "../edm/config_binding.h"
+#include "augment.h"
 #include "divergence.h"
 #include "ratio_network.h"
 
@@ -98,12 +99,26 @@ Napi::Value RatioLossOp(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), dijs::RatioLoss(fake, real));
 }
 
+// translateImages(x, shifts) → handle: each image moved by its (rows, columns) shift, -1 moving in.
+Napi::Value TranslateImagesOp(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = TensorHandle::TensorOf(info[0], "images");
+  const at::Tensor& shifts = TensorHandle::TensorOf(info[1], "shifts");
+  if (x.dim() != 4 || !at::isFloatingType(x.scalar_type())) ThrowValueError("images must be a floating-point [N, C, H, W] tensor");
+  if (shifts.scalar_type() != at::kLong || shifts.dim() != 2 || shifts.size(0) != x.size(0) || shifts.size(1) != 2)
+    ThrowValueError("shifts must be an int64 [N, 2] tensor (rows, columns) with one row per image");
+  if (shifts.device() != x.device()) ThrowValueError("images and shifts must be on the same device");
+  const int64_t largest = shifts.numel() > 0 ? shifts.abs().max().item<int64_t>() : 0;
+  if (largest >= std::min(x.size(2), x.size(3))) ThrowValueError("a shift must be smaller than the image (" + std::to_string(largest) + ")");
+  return TensorHandle::Wrap(info.Env(), dijs::TranslateImages(x, shifts, largest));
+}
+
 }  // namespace
 
 void RegisterRatio(Napi::Env env, Napi::Object exports) {
   RatioNetworkHandle::Register(env, exports);
   Export<DivergenceLoss>(env, exports, "divergenceLoss");
   Export<RatioLossOp>(env, exports, "ratioLoss");
+  Export<TranslateImagesOp>(env, exports, "translateImages");
 }
 
 }  // namespace onestep

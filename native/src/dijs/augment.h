@@ -1,0 +1,17 @@
+// Integer translation of images, the augmentation ADA (Karras et al. 2020) and DiffAugment
+// (Zhao et al. 2020) use against a discriminator that memorises its real images: applied to real
+// and generated images alike (in distribution), and differentiable, so the generator's gradient
+// passes back through it.
+#pragma once
+#include "../errors.h"
+
+namespace onestep::dijs {
+
+// x [N, C, H, W] shifted by shifts [N, 2] (int64: rows down, columns right), each |shift| ≤
+// max_shift < min(H, W); what moves in is -1, the background of images in [-1, 1].
+at::Tensor TranslateImages(const at::Tensor& x, const at::Tensor& shifts, int64_t max_shift);
+
+// [n, 2] shifts, each image's uniform in [-max_shift, max_shift]² with probability p, else 0.
+at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options);
+
+}  // namespace onestep::dijs
