@@ -68,7 +68,8 @@ const { values: args } = commandLine(import.meta.url, {
     // Generator loss weight w(σ) = σ^power (0: uniform).
     'weight-power': { type: 'string', default: '0' },
     // Gradient penalties γ on the ratio network's input gradient at noised real (R1) and generated
-    // (R2) images (0: off); DiJSOptions.r1Gamma and r2Gamma.
+    // (R2) images (0: off); DiJSOptions.r1Gamma and r2Gamma. Measured worse at every strength from
+    // the shipped teacher (README, Results).
     'r1-gamma': { type: 'string', default: '0' },
     'r2-gamma': { type: 'string', default: '0' },
     // Their finite-difference step in pixels ([-1, 1] scale).

@@ -284,8 +284,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       at::Tensor sigma = d.sigma[r];
       at::Tensor labels = label_dim_ > 0 ? at::cat({d.fake_labels[r], d.real_labels[r]}) : at::Tensor();
       // Gradient penalties (Mescheder et al. 2018; R1 on the real images, R2 on the generated ones,
-      // as R3GAN pairs them): γ/2·E‖∇x d(x_σ)‖², which damps the oscillation an unregularised
-      // discriminator drives. ∇x d·u for u ~ N(0, I) has second moment ‖∇x d‖², so a finite
+      // as R3GAN pairs them): γ/2·E‖∇x d(x_σ)‖², meant to damp the oscillation an unregularised
+      // discriminator drives — measured worse from the shipped teacher at every γ tried
+      // (bench/NOTES.md, tenth session), so off by default. ∇x d·u for u ~ N(0, I) has second moment ‖∇x d‖², so a finite
       // difference along u estimates it with one more block of B in the same forward pass and no
       // double backward (which the fused GroupNorm kernels do not provide). The step must stay
       // well above bf16's rounding: from the shipped teacher, bf16 read 8× float32's figure at
