@@ -14,7 +14,10 @@
 # training set stay there): carry [".device-eval"], start with `source .device-eval/prelude.sh`; runs
 # there measure FID themselves (`EVAL=… bash bench/dijs-sweep.sh`; bench/gpu-call.sh puts the
 # classifier back into models/, so it may stay untracked for every call of the session).
-#   bash bench/pack-device.sh [--prebuilt | --tests | --eval]
+# With --eval --train: the training split too (~30 MB), for a machine warmed by a --tests call
+# (Node, the whole node_modules and the build are there; `npm run test:gpu` first, then training
+# with FID from the first training call).
+#   bash bench/pack-device.sh [--prebuilt | --tests | --eval [--train]]
 # Then: run with carry [".device"], command starting; on a warm machine that
 # had a lean node_modules, start with rm -rf node_modules (the prelude keeps an existing one):
 #   source .device/prelude.sh >/dev/null 2>&1; export PATH=/opt/node/bin:$PATH; node_modules/.bin/tsx ...
@@ -37,12 +40,14 @@ if [ "${1:-}" = "--eval" ]; then
   dir=.device-eval src=${FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}
   grep -qxF "/$dir/" .git/info/exclude 2>/dev/null || echo "/$dir/" >> .git/info/exclude
   rm -rf "$dir" && mkdir -p "$dir" "$cache"
-  for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  files="t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
+  [ "${2:-}" = "--train" ] && files="$files train-images-idx3-ubyte train-labels-idx1-ubyte"
+  for f in $files; do
     [ -s "$cache/$f.xz" ] || zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz"
     cp "$cache/$f.xz" "$dir/"
   done
   cp ../shared/tools/device/prelude.sh models/fmnist-classifier.safetensors "$dir/"
-  travels "$dir"; echo "(for a warm machine only: no Node, no training set)"
+  travels "$dir"; echo "(for a warm machine only: no Node$([ "${2:-}" = "--train" ] || echo ", no training set"))"
   exit 0
 fi
 rm -rf .device
