@@ -18,10 +18,15 @@
 # call's pack has no room for — on a warm machine, carry `pack-device.sh --eval` (~4 MB) instead.
 # The call ends with a table of each run's FIDs. DEVICE=cpu (with BUILT=1) tries the script here.
 #   source .device/prelude.sh >/dev/null 2>&1; A="--lr-d 2e-4" B="--lr-d 6e-4" MAXS=470 bash bench/dijs-sweep.sh
-# MAXS (seconds of training) defaults to what is left of the call after the build and ~90 s of
-# packing (seconds_left in bench/gpu-call.sh).
+# MAXS (seconds of training) defaults to what is left of the call after the build, less a margin
+# for starting, the last evaluation, saving and packing that grows with the runs: 60 s + 10 s per
+# run (+ 30 s with EVAL). A flat 90 s lost a whole call of 8 runs to the 600 s limit before any
+# checkpoint was saved (bench/NOTES.md, tenth session).
 source "$(dirname "$0")/gpu-call.sh"
-MAXS=${MAXS:-$(seconds_left 90)}
+runs=0
+for name in A B C D E F G H; do [ -n "${!name+set}" ] && runs=$((runs + 1)); done
+margin=$((60 + 10 * runs)); [ -n "${EVAL:-}" ] && margin=$((margin + 30))
+MAXS=${MAXS:-$(seconds_left $margin)}
 echo "training for $MAXS s per run"
 mkdir -p runs
 start=$(mktemp)  # what is newer than this was written by this call
