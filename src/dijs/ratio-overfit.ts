@@ -17,6 +17,7 @@ import type { ImageSet } from '../data/fashion-mnist.js';
 import { tensor } from '../creation.js';
 import { typeError, valueError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
+import { oneHotLabels } from './class-labels.js';
 import type { SigmaDistribution } from './trainer.js';
 import type { RatioNetwork } from './ratio-network.js';
 
@@ -58,7 +59,7 @@ export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: I
       const sImage = keep(s.reshape([count, 1, 1, 1]));
       for (const [key, set] of [['train', train], ['test', test]] as const) {
         const x = keep(keep(set.images.slice(0, start, start + count)).add(keep(eps.mul(sImage))));
-        const classLabels = ratio.config.labelDim > 0 ? keep(oneHot(keep(set.labels.slice(0, start, start + count)), ratio.config.labelDim)) : undefined;
+        const classLabels = ratio.config.labelDim > 0 ? keep(oneHotLabels(count, ratio.config.labelDim, await classesOf(keep(set.labels.slice(0, start, start + count))), device)) : undefined;
         const logits = keep(await ratio.logit(x, s, { classLabels }));
         sums[key] += logits.sum().item() as number;
         if (key === 'train') {
@@ -74,14 +75,9 @@ export async function ratioOverfit(ratio: RatioNetwork, train: ImageSet, test: I
   return { train: sums.train / n, test: sums.test / n, inputGradSq: sums.inputGradSq / n };
 }
 
-/** [N] class indices → [N, classes] one-hot float rows. */
-function oneHot(labels: Tensor, classes: number): Tensor {
-  const range = tensor(Array.from({ length: classes }, (_, i) => i), { dtype: 'int64', device: labels.device });
-  try {
-    return labels.unsqueeze(1).eq(range).toSync('float32');
-  } finally {
-    range.dispose();
-  }
+/** An int64 [N] label tensor's class indices, for oneHotLabels. */
+async function classesOf(labels: Tensor): Promise<number[]> {
+  return Array.from(await labels.toTypedArray() as BigInt64Array, Number);
 }
 
 /** Standard normal draws (Box–Muller on mulberry32): seeded here, so the training's random stream is untouched. */

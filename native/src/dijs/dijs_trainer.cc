@@ -313,7 +313,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       }
       at::Tensor d_fake = dl.narrow(0, 0, b), d_real = dl.narrow(0, b, b);
       at::Tensor loss_logistic = dijs::RatioLoss(d_fake, d_real), loss_d = loss_logistic;
-      at::Tensor grad_sq[2] = {at::zeros({}, loss_logistic.options()), at::zeros({}, loss_logistic.options())};  // fake, real
+      const at::Tensor none = at::zeros({}, loss_logistic.options());
+      at::Tensor grad_sq[2] = {none, none};  // fake, real; zero where that penalty is off
       for (size_t i = 0; i < moved_from.size(); ++i) {
         const int64_t from = moved_from[i];
         grad_sq[from] = ((dl.narrow(0, (2 + i) * b, b) - dl.narrow(0, from * b, b)) / o.penalty_step).pow(2).mean();
