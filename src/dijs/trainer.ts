@@ -91,7 +91,10 @@ export interface DiJSOptions {
    * to real and generated images alike before the noise, in the ratio update and in the generator
    * update (translateImages: differentiable). Against a ratio network that memorises the training
    * images: from the shipped teacher its mean logit on unseen test images rose above the one on
-   * training images as the run went on (bench/NOTES.md, tenth session). 0 (default): off; at most 8.
+   * training images as the run went on (bench/NOTES.md, tenth session). Measured (eleventh session,
+   * fkl, one run each): shift 2 at p 0.5 held that gap at ~0.09 where it grew to 0.25 without, and
+   * gave the best FID past 3 M images (500 k EMA 3.31–3.38 against 4.00–4.36) though it trailed the
+   * plain run until ~2.8 M; p 1 and shift 4 were slower still early. 0 (default): off; at most 8.
    */
   augmentShift?: number;
   /** The share of images translated (ADA's p); 1 by default. */
