@@ -552,6 +552,46 @@ describe('the fused DiJS step', () => {
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentProbability: 2 }), ErrorCode.InvalidArgValue, /augmentProbability must be between 0 and 1/);
   });
 
+  it('adapts the translations\' probability as ADA does (augmentTarget), on the device, carried through save and resume', async () => {
+    // p moves by one iteration's images / augmentSpeedImages (8 / 80 = 0.1) towards the target for
+    // r = E[sign(−d)] on the real images: up while r is above it, down while below, within [0, 1].
+    // r is the step's own 2·ratioAccuracyReal − 1 (batch 8: multiples of 0.25, never the target).
+    const options: DiJSOptions = { batchSize: 8, augmentShift: 2, augmentTarget: 0.3, augmentProbability: 0.5, augmentSpeedImages: 80 };
+    manualSeed(5);
+    const trainer = new DiJSTrainer({ teacher, data, seed: 5, ...options });
+    let p = 0.5;
+    const seen: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = await trainer.step(1);
+      p = Math.min(1, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - 0.3) * 0.1));
+      expect(s.augmentProbability).toBeCloseTo(p, 5);
+      seen.push(s.augmentProbability);
+    }
+    expect(new Set(seen.map((v) => v.toFixed(3))).size).toBeGreaterThan(1);
+    // A call reports its iterations' mean p; a checkpoint carries the current p on.
+    await trainer.save(join(dir, 'adaptive.safetensors'));
+    const continued = [await trainer.step(2), await trainer.step(1)];
+    const resumed = await DiJSTrainer.resume(join(dir, 'adaptive.safetensors'), data);
+    expect(resumed.options.augmentTarget).toBe(0.3);
+    expect([await resumed.step(2), await resumed.step(1)]).toEqual(continued);
+    trainer.dispose();
+    resumed.dispose();
+    // Adaptive p starts from 0 unless told otherwise; a fixed p is reported as it is.
+    const fromZero = new DiJSTrainer({ teacher, data, batchSize: 8, augmentShift: 2, augmentTarget: 0.3 });
+    expect(fromZero.options.augmentProbability).toBe(0);
+    expect([0, 0.1]).toContainEqual(Number((await fromZero.step(1)).augmentProbability.toFixed(6)));
+    fromZero.dispose();
+    const fixed = new DiJSTrainer({ teacher, data, batchSize: 8, augmentShift: 2, augmentProbability: 0.25 });
+    expect((await fixed.step(2)).augmentProbability).toBe(0.25);
+    fixed.dispose();
+
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentTarget: 0.6 }), ErrorCode.InvalidArgValue, /augmentTarget adapts the translations' probability: set augmentShift too/);
+    for (const augmentTarget of [1, -0.1, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget }), ErrorCode.InvalidArgValue, /augmentTarget must be in \[0, 1\)/);
+    for (const augmentSpeedImages of [0, Number.POSITIVE_INFINITY])
+      await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.6, augmentSpeedImages }), ErrorCode.InvalidArgValue, /augmentSpeedImages must be a finite, positive number/);
+  });
+
   it('rejects bad settings clearly', async () => {
     await expectError(() => new DiJSTrainer({ teacher, data, divergence: 'wasserstein' as 'js' }), ErrorCode.InvalidArgType, /divergence must be one of/);
     await expectError(() => new DiJSTrainer({ teacher, data, batchSize: 4096 }), ErrorCode.InvalidArgValue, /batchSize/);

@@ -53,7 +53,10 @@ describe.skipIf(!ProcessGroup.backends().includes('gloo'))('data-parallel DiJS o
       expect(two.stats[i]!.imagesSeen).toBe(s.imagesSeen);
       expect(two.stats[i]!.lossRatio).toBeCloseTo(s.lossRatio, 5);
       expect(two.stats[i]!.lossGenerator).toBeCloseTo(s.lossGenerator, 5);
+      expect(two.stats[i]!.augmentProbability).toBeCloseTo(s.augmentProbability, 5);
     }
+    // The adaptive p moved (the group's mean r drives it, so both processes keep one p).
+    expect(new Set(alone.stats.map((s) => s.augmentProbability.toFixed(3))).size).toBeGreaterThan(1);
   }, 120_000);
 
   it('resumes one process\'s checkpoint on two processes and continues the same run', async () => {

@@ -132,9 +132,9 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
   };
 
   const bar = options.progress === false || !lead ? undefined : new cliProgress.SingleBar({
-    format: `${name} |{bar}| {kimg}/{total} kimg | {rate} img/s | D {lossD} G {lossG} | acc {acc} | ETA {eta_formatted}`, hideCursor: true,
+    format: `${name} |{bar}| {kimg}/{total} kimg | {rate} img/s | D {lossD} G {lossG} | acc {acc}{aug} | ETA {eta_formatted}`, hideCursor: true,
   }, cliProgress.Presets.shades_classic);
-  bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-' });
+  bar?.start(Math.round(images / 1000), Math.round(trainer.imagesSeen / 1000), { kimg: (trainer.imagesSeen / 1000).toFixed(1), total: images / 1000, rate: '-', lossD: '-', lossG: '-', acc: '-', aug: '' });
   // The yardstick and the progress bar are released however the run ends (an error included).
   let seconds = 0, last: DiJSStats | undefined;
   if (options.ratioWatch !== undefined && options.ratioWatch !== false && !(options.ratioWatch instanceof DeadRatioWatch))
@@ -161,6 +161,8 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       bar?.update(Math.round(stats.imagesSeen / 1000), {
         kimg: (stats.imagesSeen / 1000).toFixed(1), rate: rate.toFixed(0), lossD: stats.lossRatio.toFixed(3), lossG: stats.lossGenerator.toFixed(3),
         acc: ((stats.ratioAccuracyReal + stats.ratioAccuracyFake) / 2).toFixed(2),
+        // The adaptive translations' probability, where there is one to watch.
+        aug: trainer.options.augmentTarget > 0 ? ` | p ${stats.augmentProbability.toFixed(2)}` : '',
       });
       if (stats.imagesSeen >= nextGrid) { await grid(); nextGrid += gridEvery; }
       if (stats.imagesSeen >= nextEval) { await measure(); nextEval += evalEvery; }

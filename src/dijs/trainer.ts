@@ -97,8 +97,23 @@ export interface DiJSOptions {
    * plain run until ~2.8 M; p 1 and shift 4 were slower still early. 0 (default): off; at most 8.
    */
   augmentShift?: number;
-  /** The share of images translated (ADA's p); 1 by default. */
+  /** The share of images translated (ADA's p); 1 by default, or with augmentTarget the first p (0 by default). */
   augmentProbability?: number;
+  /**
+   * Adapt p as ADA does (Karras et al. 2020) instead of fixing it: after each ratio update,
+   * r = E[sign(−d)] over its real images (the share it calls real minus the share it calls
+   * generated; the statistics' 2·ratioAccuracyReal − 1) is compared with this target, and p moves
+   * up if r is above it, down if below, by the images of one iteration / augmentSpeedImages,
+   * within [0, 1]. On the device, inside the step (no host synchronisation); averaged over a
+   * process group; carried by checkpoints; each call's mean p is the statistics'
+   * augmentProbability. The point: fixed translations cost early and helped late (eleventh
+   * session), and p then only rises once the ratio network starts telling training images apart.
+   * From the shipped teacher, r ran 0.06 (0.3 M images) → 0.2 (1.5 M) → 0.32 (4.5 M) without
+   * translations and ~0.22 at p 0.5 late in the run. Needs augmentShift. 0 (default): off; < 1.
+   */
+  augmentTarget?: number;
+  /** Images over which the adaptive p may move from 0 to 1 (ADA: 500 k); 500 000 by default. */
+  augmentSpeedImages?: number;
   /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
   precision?: Precision;
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
@@ -145,6 +160,8 @@ export interface DiJSStats {
   /** The penalties' estimates of E‖∇x d‖² on noised real and generated images (0 where off). */
   ratioInputGradSqReal: number;
   ratioInputGradSqFake: number;
+  /** The translations' probability (fixed, adapted with augmentTarget, 0 without augmentShift). */
+  augmentProbability: number;
   imagesSeen: number;
   /** Iterations averaged in these figures. */
   iterations: number;
@@ -177,7 +194,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
-    augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? 1, bf16: o.bf16 ?? false,
+    augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? ((o.augmentTarget ?? 0) > 0 ? 0 : 1),
+    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
@@ -190,6 +208,9 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   }
   if (!Number.isInteger(options.augmentShift) || options.augmentShift < 0 || options.augmentShift > 8) throw typeError(`augmentShift must be a whole number of pixels from 0 to 8, not ${options.augmentShift}`);
   if (typeof options.augmentProbability !== 'number' || !(options.augmentProbability >= 0 && options.augmentProbability <= 1)) throw valueError(`augmentProbability must be between 0 and 1, not ${options.augmentProbability}`);
+  if (typeof options.augmentTarget !== 'number' || !(options.augmentTarget >= 0 && options.augmentTarget < 1)) throw valueError(`augmentTarget must be in [0, 1) (0: a fixed augmentProbability), not ${options.augmentTarget}`);
+  if (typeof options.augmentSpeedImages !== 'number' || !(options.augmentSpeedImages > 0 && Number.isFinite(options.augmentSpeedImages))) throw valueError(`augmentSpeedImages must be a finite, positive number, not ${options.augmentSpeedImages}`);
+  if (options.augmentTarget > 0 && options.augmentShift === 0) throw valueError('augmentTarget adapts the translations\' probability: set augmentShift too');
   checkSigmaDistribution('ratioSigma', options.ratioSigma);
   checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
@@ -242,7 +263,7 @@ export class DiJSTrainer {
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
           weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
-          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();

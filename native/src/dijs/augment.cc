@@ -14,10 +14,24 @@ at::Tensor TranslateImages(const at::Tensor& x, const at::Tensor& shifts, int64_
   return picked_rows.gather(3, cols.view({n, 1, 1, w}).expand({n, c, h, w}));
 }
 
-at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options) {
+namespace {
+
+// Shifts first, then the uniform numbers compared with p: the order every run has drawn them in.
+template <typename Probability>
+at::Tensor Draw(int64_t n, int64_t max_shift, const Probability& p, const at::TensorOptions& options) {
   at::Tensor shifts = at::randint(-max_shift, max_shift + 1, {n, 2}, options.dtype(at::kLong));
   at::Tensor applied = at::rand({n, 1}, options.dtype(at::kFloat)) < p;
   return shifts * applied.to(at::kLong);
+}
+
+}  // namespace
+
+at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options) {
+  return Draw(n, max_shift, p, options);
+}
+
+at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options) {
+  return Draw(n, max_shift, p, options);
 }
 
 }  // namespace onestep::dijs

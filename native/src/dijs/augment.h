@@ -13,5 +13,8 @@ at::Tensor TranslateImages(const at::Tensor& x, const at::Tensor& shifts, int64_
 
 // [n, 2] shifts, each image's uniform in [-max_shift, max_shift]² with probability p, else 0.
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options);
+// The same with p a float32 [1] tensor on the device (ADA's adaptive p: read there, so drawing never
+// waits for the host).
+at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options);
 
 }  // namespace onestep::dijs

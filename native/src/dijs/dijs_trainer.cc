@@ -59,7 +59,9 @@ struct DiJSOptions {
   double r2_gamma = 0;                        // the same on noised generated images (R2); 0 = off
   double penalty_step = 0.05;                 // their finite-difference step (pixels, [-1, 1] scale)
   int64_t augment_shift = 0;                  // random translations of up to this many pixels; 0 = off
-  double augment_probability = 1;             // … applied to each image with this probability
+  double augment_probability = 1;             // … applied to each image with this probability (the first, if adaptive)
+  double augment_target = 0;                  // > 0: adapt that probability towards this E[sign(−d(real))] (ADA)
+  double augment_speed_images = 500e3;        // … by at most 1 per this many images
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -71,8 +73,8 @@ constexpr int64_t kGraphWarmupIterations = 3;
 // Statistics per iteration, in this order (summed on the device, averaged when read).
 constexpr const char* kStatNames[] = {"lossRatio", "lossGenerator", "ratioAccuracyReal", "ratioAccuracyFake",
                                       "logitReal", "logitFake", "gradNormGenerator", "gradNormRatio", "ratioInputGradSqReal",
-                                      "ratioInputGradSqFake"};
-constexpr int64_t kStats = 10;
+                                      "ratioInputGradSqFake", "augmentProbability"};
+constexpr int64_t kStats = 11;
 
 class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
  public:
@@ -133,6 +135,10 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       state_.Add("adamG.exp_avg_sq", &adam_g_->exp_avg_sq);
       state_.Add("adamD.exp_avg", &adam_d_->exp_avg);
       state_.Add("adamD.exp_avg_sq", &adam_d_->exp_avg_sq);
+      // The translations' probability lives on the device: the adaptive rule moves it there, inside
+      // the step (and its graph), and the draws read it there. A fixed one is never written.
+      augment_p_ = at::full({1}, options_.augment_shift > 0 ? options_.augment_probability : 0.0, images_.options().dtype(at::kFloat));
+      if (Adaptive()) state_.Add("augmentProbability", &augment_p_);
       return 0;
     });
   }
@@ -163,6 +169,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.penalty_step = NumberField(o, "penaltyStep", p.penalty_step);
     p.augment_shift = static_cast<int64_t>(NumberField(o, "augmentShift", 0));
     p.augment_probability = NumberField(o, "augmentProbability", 1);
+    p.augment_target = NumberField(o, "augmentTarget", 0);
+    p.augment_speed_images = NumberField(o, "augmentSpeedImages", p.augment_speed_images);
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -179,7 +187,12 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.penalty_step > 0 && std::isfinite(p.penalty_step))) ThrowValueError("penaltyStep must be a finite, positive number");
     if (p.augment_shift < 0 || p.augment_shift > 8) ThrowValueError("augmentShift must be between 0 and 8 pixels");
     if (!(p.augment_probability >= 0 && p.augment_probability <= 1)) ThrowValueError("augmentProbability must be between 0 and 1");
+    if (!(p.augment_target >= 0 && p.augment_target < 1)) ThrowValueError("augmentTarget must be in [0, 1) (0: a fixed augmentProbability)");
+    if (!(p.augment_speed_images > 0 && std::isfinite(p.augment_speed_images))) ThrowValueError("augmentSpeedImages must be a finite, positive number");
+    if (p.augment_target > 0 && p.augment_shift == 0) ThrowValueError("augmentTarget adapts the translations' probability: set augmentShift too");
   }
+
+  bool Adaptive() const { return options_.augment_target > 0; }
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
     return (at::randn({n}, images_.options()) * d.std + d.mean).exp();
@@ -230,9 +243,12 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         d.penalty_direction.push_back(parallel_.BlockRows(
             at::randn({penalised * global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()), b, penalised));
     if (o.augment_shift > 0) {
-      for (int64_t r = 0; r < o.ratio_steps; ++r)
-        d.shifts.push_back(parallel_.PairRows(dijs::DrawShifts(2 * global, o.augment_shift, o.augment_probability, images_.options()), b));
-      d.shifts_g = rows(dijs::DrawShifts(global, o.augment_shift, o.augment_probability, images_.options()));
+      auto draw = [&](int64_t n) {
+        return Adaptive() ? dijs::DrawShifts(n, o.augment_shift, augment_p_, images_.options())
+                          : dijs::DrawShifts(n, o.augment_shift, o.augment_probability, images_.options());
+      };
+      for (int64_t r = 0; r < o.ratio_steps; ++r) d.shifts.push_back(parallel_.PairRows(draw(2 * global), b));
+      d.shifts_g = rows(draw(global));
     }
     return d;
   }
@@ -329,6 +345,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       if (last) {
         stats_d = at::stack({loss_logistic.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
                              d_real.detach().mean(), d_fake.detach().mean(), norm_d, grad_sq[1].detach(), grad_sq[0].detach()});
+        if (Adaptive()) AdaptAugmentProbability(d_real.detach());
       }
     }
     // Generator update through the ratio network: gradients flow into the generator only.
@@ -352,7 +369,21 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     train::UpdateEma(*ema_flat_, *gen_flat_, factors_[g + 2]);
     extra_emas_.Update(*gen_flat_, factors_, g + 3);
     // Order: kStatNames.
-    return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5], stats_d[6], stats_d[7]});
+    return at::stack({stats_d[0], loss_g.detach(), stats_d[1], stats_d[2], stats_d[3], stats_d[4], norm_g, stats_d[5], stats_d[6], stats_d[7],
+                      augment_p_[0].to(stats_d.scalar_type())});
+  }
+
+  // ADA's rule (Karras et al. 2020): r = E[sign(−d)] over this update's real images (the share the
+  // ratio network calls real minus the share it calls generated) grows as it memorises them; p
+  // moves by ±(images per iteration)/augment_speed_images towards the r it targets. All on the
+  // device (no host synchronisation, capturable); r is averaged over the group first, so every
+  // process keeps the same p and draws the same global batch of shifts.
+  void AdaptAugmentProbability(const at::Tensor& d_real) {
+    const DiJSOptions& o = options_;
+    at::Tensor r = d_real.neg().sign().to(at::kFloat).mean().reshape({1});
+    parallel_.Average(r);
+    const double step = static_cast<double>(parallel_.GlobalBatch(o.batch_size)) / o.augment_speed_images;
+    augment_p_.add_((r - o.augment_target).sign() * step).clamp_(0, 1);
   }
 
   // One iteration, eager or from the graph; adds its statistics to `total`. With cudaGraph the
@@ -489,7 +520,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     ratio_flat_.reset();
     graph_.Reset();
     graph_draws_ = Draws();
-    graph_stats_ = factors_ = at::Tensor();
+    graph_stats_ = factors_ = augment_p_ = at::Tensor();
     parallel_.Leave();
     images_ = labels_ = sampler_.permutation = at::Tensor();
     return info.Env().Undefined();
@@ -507,6 +538,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
   at::Tensor factors_;  // see UploadFactors
+  at::Tensor augment_p_;  // [1] float32: the translations' probability (adapted with augmentTarget)
   train::StepGraph graph_;
   Draws graph_draws_;
   at::Tensor graph_stats_;
