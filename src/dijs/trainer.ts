@@ -100,8 +100,8 @@ export interface DiJSOptions {
   /** The share of images translated (ADA's p); 1 by default, or with augmentTarget the first p (0 by default). */
   augmentProbability?: number;
   /**
-   * Adapt p as ADA does (Karras et al. 2020) instead of fixing it: after each ratio update,
-   * r = E[sign(−d)] over its real images (the share it calls real minus the share it calls
+   * Adapt p as ADA does (Karras et al. 2020) instead of fixing it: once per iteration,
+   * r = E[sign(−d)] over the (last) ratio update's real images (the share the ratio network calls real minus the share it calls
    * generated; the statistics' 2·ratioAccuracyReal − 1) is compared with this target, and p moves
    * up if r is above it, down if below, by the images of one iteration / augmentSpeedImages,
    * within [0, 1]. On the device, inside the step (no host synchronisation); averaged over a
