@@ -101,10 +101,10 @@ export interface DiJSOptions {
   augmentProbability?: number;
   /**
    * Adapt p as ADA does (Karras et al. 2020) instead of fixing it: once per iteration,
-   * r = E[sign(−d)] over the (last) ratio update's real images (the share the ratio network calls real minus the share it calls
-   * generated; the statistics' 2·ratioAccuracyReal − 1) is compared with this target, and p moves
-   * up if r is above it, down if below, by the images of one iteration / augmentSpeedImages,
-   * within [0, 1]. On the device, inside the step (no host synchronisation); averaged over a
+   * r = E[sign(−d)] over the (last) ratio update's real images (the share the ratio network calls
+   * real minus the share it calls generated; the statistics' 2·ratioAccuracyReal − 1) is compared
+   * with this target, and p moves up if r is above it, down if below, by the images of one
+   * iteration / augmentSpeedImages, within [0, 1]. On the device, inside the step (no host synchronisation); averaged over a
    * process group; carried by checkpoints; each call's mean p is the statistics'
    * augmentProbability. The point: fixed translations cost early and helped late (eleventh
    * session), and p then only rises once the ratio network starts telling training images apart.
