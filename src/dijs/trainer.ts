@@ -104,9 +104,9 @@ export interface DiJSOptions {
    * r = E[sign(−d)] over the (last) ratio update's real images (the share the ratio network calls
    * real minus the share it calls generated; the statistics' 2·ratioAccuracyReal − 1) is compared
    * with this target, and p moves up if r is above it, down if below, by the images of one
-   * iteration / augmentSpeedImages, within [0, 1]. On the device, inside the step (no host synchronisation); averaged over a
-   * process group; carried by checkpoints; each call's mean p is the statistics'
-   * augmentProbability. The point: fixed translations cost early and helped late (eleventh
+   * iteration / augmentSpeedImages, within [0, 1]. On the device, inside the step (no host
+   * synchronisation); averaged over a process group; carried by checkpoints; each call's mean p is
+   * the statistics' augmentProbability. The point: fixed translations cost early and helped late (eleventh
    * session), and p then only rises once the ratio network starts telling training images apart.
    * From the shipped teacher, r ran 0.06 (0.3 M images) → 0.2 (1.5 M) → 0.32 (4.5 M) without
    * translations and ~0.22 at p 0.5 late in the run. Needs augmentShift. 0 (default): off; < 1.

@@ -345,7 +345,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       if (last) {
         stats_d = at::stack({loss_logistic.detach(), (d_real < 0).to(at::kFloat).mean(), (d_fake > 0).to(at::kFloat).mean(),
                              d_real.detach().mean(), d_fake.detach().mean(), norm_d, grad_sq[1].detach(), grad_sq[0].detach()});
-        if (Adaptive()) AdaptAugmentProbability(d_real.detach());
+        if (Adaptive()) AdaptAugmentProbability(stats_d[1]);
       }
     }
     // Generator update through the ratio network: gradients flow into the generator only.
@@ -374,13 +374,14 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   }
 
   // ADA's rule (Karras et al. 2020): r = E[sign(−d)] over this update's real images (the share the
-  // ratio network calls real minus the share it calls generated) grows as it memorises them; p
-  // moves by ±(images per iteration)/augment_speed_images towards the r it targets. All on the
-  // device (no host synchronisation, capturable); r is averaged over the group first, so every
-  // process keeps the same p and draws the same global batch of shifts.
-  void AdaptAugmentProbability(const at::Tensor& d_real) {
+  // ratio network calls real minus the share it calls generated; 2·accuracy on them − 1, from the
+  // statistic already computed) grows as it memorises them; p moves by ±(images per
+  // iteration)/augment_speed_images towards the r it targets. All on the device (no host
+  // synchronisation, capturable); r is averaged over the group first, so every process keeps the
+  // same p and draws the same global batch of shifts.
+  void AdaptAugmentProbability(const at::Tensor& accuracy_real) {
     const DiJSOptions& o = options_;
-    at::Tensor r = d_real.neg().sign().to(at::kFloat).mean().reshape({1});
+    at::Tensor r = (accuracy_real * 2 - 1).reshape({1});
     parallel_.Average(r);
     const double step = static_cast<double>(parallel_.GlobalBatch(o.batch_size)) / o.augment_speed_images;
     augment_p_.add_((r - o.augment_target).sign() * step).clamp_(0, 1);
