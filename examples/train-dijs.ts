@@ -7,9 +7,10 @@
  *   npx tsx examples/train-dijs.ts --resume runs/dijs/checkpoint.safetensors --kimg 2000
  *   npx onestep launch --nproc 2 examples/train-dijs.ts --device cuda --kimg 2000   # data parallel, 256 per GPU
  *   npx tsx examples/train-dijs.ts --precision bf16 --cuda-graph                      # the fast step (one GPU)
- *   # the measured best so far (README, Results: 3.38 at 4.48 M images, ~20 min of one H200):
- *   npx tsx examples/train-dijs.ts --device cuda --kimg 4500 --precision bf16 --cuda-graph --divergence fkl \
- *     --augment-shift 2 --augment-p 0.5 --ema-halflife-kimg 500 --eval-every-kimg 300 --keep-best
+ *   # the measured best so far (README, Results: 3.35 at 5.64 M images, ~23 min of one H200; 3.38 and 3.74
+ *   # for two seeds without --ratio-head-hidden 256, which is inside that spread):
+ *   npx tsx examples/train-dijs.ts --device cuda --kimg 5600 --precision bf16 --cuda-graph --divergence fkl \
+ *     --augment-shift 2 --augment-p 0.5 --ratio-head-hidden 256 --ema-halflife-kimg 500 --eval-every-kimg 300 --keep-best
  *
  * Writes to --out: log.jsonl, grid-<kimg>.png (EMA generator, one column per class),
  * checkpoint.safetensors (atomic, resumable), losses.svg, fid.svg, with --keep-best the best EMA
@@ -27,8 +28,8 @@ const { values: args } = commandLine(import.meta.url, {
     // The teacher whose weights start the generator and the ratio network's encoder.
     teacher: { type: 'string', default: 'models/fmnist32-teacher.safetensors' },
     // 'js' (DiJS), 'kl', 'fkl' or 'hellinger'. fkl gave the lowest figures from the shipped teacher
-    // (4.18 at 2.6 M images against js's 4.54; with translations 3.38 at 4.5 M), but its second seed
-    // gave 5.19 at 2.9 M: the spread between runs is as wide as the lead (README, Results).
+    // (4.18 at 2.6 M images against js's 4.54; with translations 3.35–3.74 at 4.5–5.6 M), but its second
+    // seed gave 5.19 at 2.9 M: the spread between runs is as wide as the lead (README, Results).
     divergence: { type: 'string', default: 'js' },
     // 'teacher' (the method) or 'random' (the ablation).
     init: { type: 'string', default: 'teacher' },
@@ -81,17 +82,18 @@ const { values: args } = commandLine(import.meta.url, {
     // Random translations of real and generated images by up to this many pixels before the ratio
     // network sees them (0: off), each image with probability --augment-p; DiJSOptions.augmentShift.
     // 2 at p 0.5 gave the lowest figures past 3 M images from the shipped teacher (fkl: 500 k EMA
-    // 3.31–3.38 against 4.00–4.36 without), though slower before ~2.8 M (README, Results).
+    // 3.31–3.38 against 4.00–4.36 without; a second seed 3.74), though slower before ~2.8 M (README, Results).
     'augment-shift': { type: 'string', default: '0' },
     // The share of images translated: 1 by default; with --augment-target the first p (default 0).
     'augment-p': { type: 'string' },
     // Adapt p as ADA does towards this E[sign(−d)] on real images (2·accuracy on real − 1; 0: a
-    // fixed p); DiJSOptions.augmentTarget. Unmeasured yet: from the shipped teacher that figure ran
-    // 0.2 at 1.5 M images and 0.32 at 4.5 M without translations, ~0.22 late at p 0.5.
+    // fixed p); DiJSOptions.augmentTarget. At 0.2 from the shipped teacher p rose from ~1.5 M images to
+    // 0.78 at 5.7 M; ahead of a fixed p 0.5 until ~3.4 M, behind it at the end (4.03 against 3.74; README).
     'augment-target': { type: 'string', default: '0' },
     // Thousands of images over which the adaptive p may move from 0 to 1 (ADA: 500).
     'augment-speed-kimg': { type: 'string', default: '500' },
     // Width of a hidden layer in the ratio network's head before the logit (0: GroupNorm → SiLU → pool → Linear).
+    // 256 with translations at p 0.5 gave the best end-of-run figure, 3.35 at 5.64 M (README, Results).
     'ratio-head-hidden': { type: 'string', default: '0' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
@@ -129,7 +131,7 @@ const { values: args } = commandLine(import.meta.url, {
     export: { type: 'string' },
     // 'fp32' (default), 'bf16' (activations in bf16: 1.1× on an H100) or 'bf16-autocast'.
     precision: { type: 'string', default: 'fp32' },
-    // Replay each iteration from a CUDA graph (one process only): with --precision bf16, 1.5× PyTorch eager.
+    // Replay each iteration from a CUDA graph: with --precision bf16, 1.5× PyTorch eager (under launch, over NCCL).
     'cuda-graph': { type: 'boolean', default: false },
     // libtorch's GroupNorm and SiLU instead of onestep's fused CUDA kernels (cuda.setFusedKernels).
     'no-fused': { type: 'boolean', default: false },

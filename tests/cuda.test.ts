@@ -3,8 +3,9 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, manualSeed, memory, ones, OneStepGenerator, randint, randn, tensor, tidy, zeros, type Tensor } from '../src/index.js';
+import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { expectError, hasCuda, values } from './helpers.js';
 
@@ -213,6 +214,29 @@ describe.runIf(hasCuda)('CUDA', () => {
     adaptive.dispose();
     teacher.dispose();
   });
+
+  // Two GPUs (the GPU machine's multi-GPU kinds): the data-parallel step's all-reduces inside the graph.
+  it.runIf(cuda.deviceCount() >= 2 && ProcessGroup.backends().includes('nccl'))('replays the data-parallel step over NCCL from a CUDA graph with the eager step\'s results (2 GPUs)', async () => {
+    const out = join(tmpdir(), `onestep-nccl-graph-${process.pid}.json`);
+    const lines: string[] = [];
+    const collect = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+    try {
+      await launch({ nproc: 2, script: join(import.meta.dirname, 'fixtures', 'dist-dijs-graph.ts'), masterPort: 29_400 + (process.pid % 500), env: { OUT: out }, stdout: collect, stderr: collect });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${lines.join('')}`);
+    }
+    type Run = { stats: DiJSStats[]; samples: number[] };
+    const { eager, graph } = JSON.parse(readFileSync(out, 'utf8')) as { eager: Run; graph: Run };
+    rmSync(out, { force: true });
+    for (const [i, s] of graph.stats.entries()) {
+      for (const key of ['lossRatio', 'lossGenerator', 'logitReal', 'logitFake', 'gradNormGenerator'] as const) {
+        expect(Math.abs(s[key] - eager.stats[i]![key]), `${key}, call ${i}: graph ${s[key]}, eager ${eager.stats[i]![key]}`).toBeLessThan(1e-4);
+      }
+      expect(s.imagesSeen).toBe(eager.stats[i]!.imagesSeen);
+    }
+    expect(graph.stats.map((s) => s.imagesSeen)).toEqual([144, 208]);  // 16 images per iteration: 8 on each GPU
+    expect(Math.max(...graph.samples.map((v, i) => Math.abs(v - eager.samples[i]!)))).toBeLessThan(1e-4);
+  }, 180_000);
 
   it('fuses GroupNorm + shift + SiLU into one kernel each way, within rounding of a float64 reference', () => {
     expect(cuda.fusedKernelsBuilt()).toBe(true);

@@ -94,7 +94,8 @@ export interface DiJSOptions {
    * training images as the run went on (bench/NOTES.md, tenth session). Measured (eleventh session,
    * fkl, one run each): shift 2 at p 0.5 held that gap at ~0.09 where it grew to 0.25 without, and
    * gave the best FID past 3 M images (500 k EMA 3.31–3.38 against 4.00–4.36) though it trailed the
-   * plain run until ~2.8 M; p 1 and shift 4 were slower still early. 0 (default): off; at most 8.
+   * plain run until ~2.8 M; p 1 and shift 4 were slower still early. A second seed (twelfth session):
+   * 3.74 at 5.65 M. 0 (default): off; at most 8.
    */
   augmentShift?: number;
   /** The share of images translated (ADA's p); 1 by default, or with augmentTarget the first p (0 by default). */
@@ -109,7 +110,9 @@ export interface DiJSOptions {
    * the statistics' augmentProbability. The point: fixed translations cost early and helped late (eleventh
    * session), and p then only rises once the ratio network starts telling training images apart.
    * From the shipped teacher, r ran 0.06 (0.3 M images) → 0.2 (1.5 M) → 0.32 (4.5 M) without
-   * translations and ~0.22 at p 0.5 late in the run. Needs augmentShift. 0 (default): off; < 1.
+   * translations and ~0.22 at p 0.5 late in the run. Measured at 0.2 (twelfth session): p rose from
+   * ~1.5 M images to 0.78 at 5.7 M; ahead of a fixed p 0.5 until ~3.4 M, behind it at the end (500 k
+   * EMA 4.03 against 3.74). Needs augmentShift. 0 (default): off; < 1.
    */
   augmentTarget?: number;
   /** Images over which the adaptive p may move from 0 to 1 (ADA: 500 k); 500 000 by default. */
@@ -119,9 +122,10 @@ export interface DiJSOptions {
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
   bf16?: boolean;
   /**
-   * Replay each iteration from a CUDA graph (one process, CUDA only): the iteration's ~2 000
-   * kernels go out in one launch. Calls of 4 or more iterations capture after 3 eager ones;
-   * results match the eager step to float tolerance. Off by default.
+   * Replay each iteration from a CUDA graph (CUDA only): the iteration's ~2 000 kernels go out in
+   * one launch. Calls of 4 or more iterations capture after 3 eager ones; results match the eager
+   * step to float tolerance. In a process group the backend must be NCCL, whose all-reduces the
+   * graph records too (every process replays its own in step; Gloo is refused). Off by default.
    */
   cudaGraph?: boolean;
 }

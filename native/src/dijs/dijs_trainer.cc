@@ -122,8 +122,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         throw UserError(code::kCudaUnavailable, "cudaGraph needs a CUDA device (this trainer is on " + device.str() + ")");
       if (options_.cuda_graph && !train::StepGraph::Supported())
         throw UserError(code::kCudaUnavailable, "cudaGraph needs a CUDA build of onestep");
-      if (options_.cuda_graph && parallel_.Size() > 1)
-        ThrowValueError("cudaGraph trains in one process; data-parallel groups take the eager step");
+      // Over NCCL the graph records the all-reduces too (every process replays its graph in step).
+      if (options_.cuda_graph && !parallel_.Capturable())
+        ThrowValueError("cudaGraph in a process group needs the NCCL backend (Gloo's all-reduce waits on the host)");
       gen_flat_ = std::make_unique<FlatParameters>(*gen_, /*with_grad=*/true);
       ema_flat_ = std::make_unique<FlatParameters>(*ema_, /*with_grad=*/false);
       extra_emas_.Parse(info[5].As<Napi::Object>().Get("extraEmas"), device, ema_flat_->data.numel());
@@ -402,7 +403,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         // The graph reads these buffers: made once, refreshed by copies before every replay.
         graph_draws_ = d;
         for (at::Tensor* t : graph_draws_.All()) if (t->defined()) *t = t->clone();
-        graph_.Capture([&] { graph_stats_ = Compute(graph_draws_); });
+        graph_.Capture([&] { graph_stats_ = Compute(graph_draws_); }, /*other_threads=*/parallel_.Size() > 1);
       } else {
         auto to = graph_draws_.All(), from = d.All();
         for (size_t i = 0; i < to.size(); ++i) if (to[i]->defined()) to[i]->copy_(*from[i]);

@@ -15,6 +15,9 @@ class Collective {
   virtual int Size() const = 0;
   // Sums `t` over the group in place (on its device); returns when the result is there.
   virtual void AllReduceSum(at::Tensor& t) = 0;
+  // Whether AllReduceSum may be recorded into a CUDA graph: NCCL's collectives are kernels on the
+  // device (NCCL ≥ 2.9.6 supports capture); Gloo's wait on the host.
+  virtual bool Capturable() const = 0;
 };
 
 // The group behind a JS ProcessGroup handle; null for undefined or null.
@@ -47,6 +50,8 @@ class DataParallel {
   at::Tensor PairRows(const at::Tensor& global, int64_t local) const { return BlockRows(global, local, 2); }
   // Averages `t` over the group in place; a failed peer becomes ERR_DISTRIBUTED.
   void Average(at::Tensor& t) const;
+  // Whether Average may be recorded into a CUDA graph (alone: it does nothing).
+  bool Capturable() const { return Size() == 1 || group_->Capturable(); }
 
  private:
   std::shared_ptr<Collective> group_;

@@ -44,7 +44,7 @@ using Backend = c10d::ProcessGroup;
 
 class C10dCollective final : public Collective {
  public:
-  C10dCollective(const GroupOptions& o) : rank_(o.rank), size_(o.size) {
+  C10dCollective(const GroupOptions& o) : rank_(o.rank), size_(o.size), capturable_(o.backend == "nccl") {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(o.master_port);
     store_options.isServer = o.rank == 0;
@@ -72,6 +72,7 @@ class C10dCollective final : public Collective {
   }
   int Rank() const override { return rank_; }
   int Size() const override { return size_; }
+  bool Capturable() const override { return capturable_; }
   void AllReduceSum(at::Tensor& t) override {
     std::vector<at::Tensor> tensors{t};
     group_->allreduce(tensors)->wait();
@@ -79,6 +80,7 @@ class C10dCollective final : public Collective {
 
  private:
   int rank_, size_;
+  bool capturable_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Backend> group_;
 };

@@ -49,9 +49,14 @@ StepGraph::Scope::~Scope() {
 
 bool StepGraph::Captured() const { return impl_->graph != nullptr; }
 
-void StepGraph::Capture(const std::function<void()>& body) {
+void StepGraph::Capture(const std::function<void()>& body, bool other_threads) {
   auto graph = std::make_unique<at::cuda::CUDAGraph>();
+#if TORCH_VERSION_MAJOR >= 2
+  graph->capture_begin({0, 0}, other_threads ? cudaStreamCaptureModeThreadLocal : cudaStreamCaptureModeGlobal);
+#else
+  (void)other_threads;  // libtorch 1.13 captures in global mode only
   graph->capture_begin();
+#endif
   try {
     body();
   } catch (...) {
@@ -80,7 +85,7 @@ StepGraph::Scope::Scope(StepGraph&, const c10::Device&) {
 }
 StepGraph::Scope::~Scope() = default;
 bool StepGraph::Captured() const { return false; }
-void StepGraph::Capture(const std::function<void()>&) { throw UserError(code::kCudaUnavailable, "CUDA graphs need a CUDA build of onestep"); }
+void StepGraph::Capture(const std::function<void()>&, bool) { throw UserError(code::kCudaUnavailable, "CUDA graphs need a CUDA build of onestep"); }
 void StepGraph::Replay() {}
 void StepGraph::Reset() {}
 

@@ -38,8 +38,10 @@ class StepGraph {
 
   bool Captured() const;
   // Records `body` (which does not run) into the graph; call within a Scope. If capture fails the
-  // graph stays empty and the error propagates.
-  void Capture(const std::function<void()>& body);
+  // graph stays empty and the error propagates. `other_threads` true: capture in CUDA's
+  // thread-local mode, so that CUDA calls from other threads (NCCL's watchdog polling the events of
+  // earlier all-reduces) neither fail nor spoil the capture; this thread's own unsafe calls still fail it.
+  void Capture(const std::function<void()>& body, bool other_threads = false);
   // Runs the captured iteration on the current stream.
   void Replay();
   void Reset();
