@@ -8,7 +8,8 @@
 # DUMP=none dumps nothing, for a first call whose runs later calls measure with EVAL).
 # GPUS: the GPUs the runs take, in order (default 0 1 2 …; e.g. GPUS="2 3" beside a teacher run on 0 and 1).
 # A GPU may take two runs (GPUS="0 1 0 1"): each then runs at half speed, the pair as fast as one alone
-# (bench/NOTES.md, eighth session), so twice the recipes fit in a call.
+# (bench/NOTES.md, eighth session), so twice the recipes fit in a call. An entry listing several GPUs
+# ("0,1,2,3") runs that run data parallel over them (`onestep launch`, --batch images per GPU).
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
@@ -37,7 +38,10 @@ train() {
   local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
   [ "${DUMP:-}" = none ] && measure=(--no-eval)
   [ -n "${EVAL:-}" ] && measure=(--eval-every-kimg "$EVAL" --keep-best)
-  CUDA_VISIBLE_DEVICES=$gpu node_modules/.bin/tsx examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
+  local runner=(node_modules/.bin/tsx)
+  # One launcher port per run, so that two data-parallel runs of one call do not meet.
+  [[ $gpu == *,* ]] && runner=(node bin/onestep.mjs launch --nproc "$(tr ',' '\n' <<< "$gpu" | wc -l)" --master-port "$((29500 + ${#names[@]}))")
+  CUDA_VISIBLE_DEVICES=$gpu "${runner[@]}" examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
     --out "runs/$name" "${resume[@]}" "${measure[@]}" --grid-every-kimg 1000 \
     --checkpoint-every-kimg 100000 "$@" > "runs/$name.txt" 2>&1
 }
