@@ -592,6 +592,38 @@ describe('the fused DiJS step', () => {
       await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.6, augmentSpeedImages }), ErrorCode.InvalidArgValue, /augmentSpeedImages must be a finite, positive number/);
   });
 
+  it('keeps the adapted p under augmentMaxProbability, and carries the bound through resume', async () => {
+    // p starts at the bound and moves by 0.1 per iteration; a target just above 0 (r of 8 images
+    // comes in steps of 0.25) sends it up whenever the ratio network calls most real images real,
+    // and there it must stop at 0.45 (this seed's run falls to 0.05, then climbs back and holds).
+    const options: DiJSOptions = { batchSize: 8, augmentShift: 2, augmentTarget: 0.01, augmentProbability: 0.45, augmentSpeedImages: 80, augmentMaxProbability: 0.45 };
+    manualSeed(6);
+    const trainer = new DiJSTrainer({ teacher, data, seed: 6, ...options });
+    let p = 0.45;
+    const seen: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const s = await trainer.step(1);
+      p = Math.min(0.45, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - 0.01) * 0.1));
+      expect(s.augmentProbability, `iteration ${i}`).toBeCloseTo(p, 5);
+      seen.push(s.augmentProbability);
+    }
+    expect(Math.max(...seen)).toBeLessThanOrEqual(0.45 + 1e-6);
+    expect(seen.some((v) => Math.abs(v - 0.45) < 1e-6)).toBe(true);  // the bound was reached
+    await trainer.save(join(dir, 'capped.safetensors'));
+    const continued = await trainer.step(2);
+    // resume restores the global random state the checkpoint carries: it steps after the original.
+    const resumed = await DiJSTrainer.resume(join(dir, 'capped.safetensors'), data);
+    expect(resumed.options.augmentMaxProbability).toBe(0.45);
+    expect(await resumed.step(2)).toEqual(continued);
+    trainer.dispose();
+    resumed.dispose();
+
+    for (const augmentMaxProbability of [0, 1.5, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.2, augmentMaxProbability }), ErrorCode.InvalidArgValue, /augmentMaxProbability must be in \(0, 1\]/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentMaxProbability: 0.5 }), ErrorCode.InvalidArgValue, /augmentMaxProbability bounds the adapted p: set augmentTarget too/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.2, augmentProbability: 0.7, augmentMaxProbability: 0.5 }), ErrorCode.InvalidArgValue, /must not exceed augmentMaxProbability/);
+  });
+
   it('rejects bad settings clearly', async () => {
     await expectError(() => new DiJSTrainer({ teacher, data, divergence: 'wasserstein' as 'js' }), ErrorCode.InvalidArgType, /divergence must be one of/);
     await expectError(() => new DiJSTrainer({ teacher, data, batchSize: 4096 }), ErrorCode.InvalidArgValue, /batchSize/);

@@ -117,6 +117,12 @@ export interface DiJSOptions {
   augmentTarget?: number;
   /** Images over which the adaptive p may move from 0 to 1 (ADA: 500 k); 500 000 by default. */
   augmentSpeedImages?: number;
+  /**
+   * The most the adapted p may reach (1 by default; needs augmentTarget). At target 0.2 from the
+   * shipped teacher p kept rising to 0.78 and the FID rose with it past ~0.6, while a fixed p 0.5
+   * held (twelfth session): a cap keeps the adaptive start without the late excess.
+   */
+  augmentMaxProbability?: number;
   /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
   precision?: Precision;
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
@@ -199,7 +205,7 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
     augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? ((o.augmentTarget ?? 0) > 0 ? 0 : 1),
-    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, bf16: o.bf16 ?? false,
+    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
@@ -215,6 +221,9 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (typeof options.augmentTarget !== 'number' || !(options.augmentTarget >= 0 && options.augmentTarget < 1)) throw valueError(`augmentTarget must be in [0, 1) (0: a fixed augmentProbability), not ${options.augmentTarget}`);
   if (typeof options.augmentSpeedImages !== 'number' || !(options.augmentSpeedImages > 0 && Number.isFinite(options.augmentSpeedImages))) throw valueError(`augmentSpeedImages must be a finite, positive number, not ${options.augmentSpeedImages}`);
   if (options.augmentTarget > 0 && options.augmentShift === 0) throw valueError('augmentTarget adapts the translations\' probability: set augmentShift too');
+  if (typeof options.augmentMaxProbability !== 'number' || !(options.augmentMaxProbability > 0 && options.augmentMaxProbability <= 1)) throw valueError(`augmentMaxProbability must be in (0, 1], not ${options.augmentMaxProbability}`);
+  if (options.augmentMaxProbability < 1 && options.augmentTarget === 0) throw valueError('augmentMaxProbability bounds the adapted p: set augmentTarget too');
+  if (options.augmentTarget > 0 && options.augmentProbability > options.augmentMaxProbability) throw valueError(`augmentProbability (the first p, ${options.augmentProbability}) must not exceed augmentMaxProbability (${options.augmentMaxProbability})`);
   checkSigmaDistribution('ratioSigma', options.ratioSigma);
   checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
@@ -267,7 +276,7 @@ export class DiJSTrainer {
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
           weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
-          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();
@@ -361,7 +370,8 @@ export class DiJSTrainer {
         trainer = new DiJSTrainer({
           ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
           processGroup: options.processGroup, bf16: undefined, precision: options.precision ?? resolvePrecision(meta.options),
-          cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && !options.processGroup),
+          // A graph-replayed run continues from the graph where it can: on a GPU, alone or over NCCL.
+          cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && (options.processGroup?.backend ?? 'nccl') === 'nccl'),
         });
       } finally {
         shell.dispose();

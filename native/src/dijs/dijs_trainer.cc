@@ -62,6 +62,7 @@ struct DiJSOptions {
   double augment_probability = 1;             // … applied to each image with this probability (the first, if adaptive)
   double augment_target = 0;                  // > 0: adapt that probability towards this E[sign(−d(real))] (ADA)
   double augment_speed_images = 500e3;        // … by at most 1 per this many images
+  double augment_max_probability = 1;         // … and never above this
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -172,6 +173,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.augment_probability = NumberField(o, "augmentProbability", 1);
     p.augment_target = NumberField(o, "augmentTarget", 0);
     p.augment_speed_images = NumberField(o, "augmentSpeedImages", p.augment_speed_images);
+    p.augment_max_probability = NumberField(o, "augmentMaxProbability", 1);
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -191,6 +193,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.augment_target >= 0 && p.augment_target < 1)) ThrowValueError("augmentTarget must be in [0, 1) (0: a fixed augmentProbability)");
     if (!(p.augment_speed_images > 0 && std::isfinite(p.augment_speed_images))) ThrowValueError("augmentSpeedImages must be a finite, positive number");
     if (p.augment_target > 0 && p.augment_shift == 0) ThrowValueError("augmentTarget adapts the translations' probability: set augmentShift too");
+    if (!(p.augment_max_probability > 0 && p.augment_max_probability <= 1)) ThrowValueError("augmentMaxProbability must be in (0, 1]");
+    if (p.augment_max_probability < 1 && p.augment_target == 0) ThrowValueError("augmentMaxProbability bounds the adapted p: set augmentTarget too");
+    if (p.augment_target > 0 && p.augment_probability > p.augment_max_probability) ThrowValueError("augmentProbability (the first p) must not exceed augmentMaxProbability");
   }
 
   bool Adaptive() const { return options_.augment_target > 0; }
@@ -385,7 +390,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     at::Tensor r = (accuracy_real * 2 - 1).reshape({1});
     parallel_.Average(r);
     const double step = static_cast<double>(parallel_.GlobalBatch(o.batch_size)) / o.augment_speed_images;
-    augment_p_.add_((r - o.augment_target).sign() * step).clamp_(0, 1);
+    augment_p_.add_((r - o.augment_target).sign() * step).clamp_(0, o.augment_max_probability);
   }
 
   // One iteration, eager or from the graph; adds its statistics to `total`. With cudaGraph the
