@@ -126,8 +126,9 @@ const { values: args } = commandLine(import.meta.url, {
     'max-seconds': { type: 'string' },
     // No yardstick here (e.g. a GPU machine without the test set): skip the FID measurements.
     'no-eval': { type: 'boolean', default: false },
-    // Keep the best EMA generator (chosen at each evaluation by FID against training images, not the
-    // test set) as best-generator.safetensors; with --dump-samples its samples are dumped too.
+    // Keep the best EMA generator, the main one or an --extra-ema-kimg one (chosen at each evaluation by
+    // FID against training images, not the test set) as best-generator.safetensors; with --dump-samples
+    // its samples are dumped too.
     // DiJS's FID swings from one evaluation to the next late in a run (README, Results).
     'keep-best': { type: 'boolean', default: false },
     // Also write the EMA generator here (float16 safetensors, EDM names).
@@ -239,10 +240,14 @@ if (lead) {
     console.log(`one-step FID ${final.fid.toFixed(2)} (${final.n} samples), precision ${final.precision.toFixed(3)}, recall ${final.recall.toFixed(3)}; ` +
       `class histogram ${final.histogram.map((h) => (100 * h).toFixed(1)).join(' ')} %`);
   }
-  const best = result.best && result.evaluations.find((e) => e.kimg === result.best!.kimg);
   if (result.best) {
-    console.log(`best snapshot: ${result.best.kimg.toFixed(1)} kimg (FID ${result.best.selectionFid.toFixed(2)} against training images` +
-      `${best ? `, ${best.fid.toFixed(2)} on the yardstick` : ', from an earlier call: its yardstick FID is in the log'}) in ${result.best.path}`);
+    // The snapshot's evaluation row (this call's), and in it the main EMA's figures or the extra EMA's.
+    const { kimg: bestKimg, halfLifeKimg } = result.best;
+    const row = result.evaluations.find((e) => e.kimg === bestKimg);
+    const yardstick = halfLifeKimg === undefined ? row : row?.extraEmas?.find((e) => e.halfLifeKimg === halfLifeKimg);
+    console.log(`best snapshot: ${bestKimg.toFixed(1)} kimg, ${halfLifeKimg === undefined ? 'the main EMA' : `the ${halfLifeKimg} k EMA`} ` +
+      `(FID ${result.best.selectionFid.toFixed(2)} against training images` +
+      `${yardstick ? `, ${yardstick.fid.toFixed(2)} on the yardstick` : ', from an earlier call: its yardstick FID is in the log'}) in ${result.best.path}`);
   }
 
   const verifier = Number(args.verifier);

@@ -745,6 +745,41 @@ describe('a short training session', () => {
     }
   });
 
+  it('chooses the best snapshot among every EMA generator, and carries an extra EMA\'s best across a resume', async () => {
+    manualSeed(0);
+    // An extra EMA with a half-life below a batch follows the online weights; a long one barely moves.
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e-9, 4e6] });
+    const out = join(dir, 'session-best-emas');
+    const saves = vi.spyOn(OneStepGenerator.prototype, 'save');
+    try {
+      const result = await trainSession(trainer, { images: 48, out, iterationsPerCall: 2, evalEvery: 16, evalSamples: 100, keepBest: true, progress: false });
+      const rows = () => readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l)).filter((r) => 'fid' in r);
+      // Candidates in the order they were judged: each evaluation's main EMA, then its extra EMAs.
+      const candidates = rows().flatMap((r) => [{ kimg: r.kimg, selectionFid: r.selectionFid, best: r.best },
+        ...r.extraEmas.map((e: { halfLifeKimg: number; selectionFid: number; best: boolean }) => ({ kimg: r.kimg, selectionFid: e.selectionFid, best: e.best, halfLifeKimg: e.halfLifeKimg }))]);
+      expect(candidates.length).toBeGreaterThanOrEqual(9);
+      for (const [i, c] of candidates.entries()) {
+        expect(c.selectionFid).toBeGreaterThan(0);
+        expect(c.best).toBe(i === 0 || c.selectionFid < Math.min(...candidates.slice(0, i).map((e) => e.selectionFid)));
+      }
+      // Here the follower (the online weights) beats the main EMA at the first evaluation: an extra EMA is kept.
+      expect(candidates.some((c) => c.best && c.halfLifeKimg !== undefined)).toBe(true);
+      const last = candidates.filter((c) => c.best).at(-1)!;
+      expect(result.best).toEqual({ kimg: last.kimg, selectionFid: last.selectionFid, ...(last.halfLifeKimg !== undefined && { halfLifeKimg: last.halfLifeKimg }), path: join(out, 'best-generator.safetensors') });
+      expect(saves.mock.calls.filter(([path]) => path === result.best!.path)).toHaveLength(candidates.filter((c) => c.best).length);
+
+      // A log whose best is an extra EMA's entry: a resumed session carries it on, half-life and all.
+      appendFileSync(join(out, 'log.jsonl'), `${JSON.stringify({ kimg: 0.04, fid: 9, selectionFid: 5, best: false, extraEmas: [{ halfLifeKimg: 4000, fid: 8, selectionFid: 1e-9, best: true }] })}\n`);
+      saves.mockClear();
+      const resumed = await trainSession(trainer, { images: 64, out, iterationsPerCall: 2, evalEvery: 0, evalSamples: 100, keepBest: true, progress: false });
+      expect(resumed.best).toEqual({ kimg: 0.04, selectionFid: 1e-9, halfLifeKimg: 4000, path: result.best!.path });
+      expect(saves.mock.calls.filter(([path]) => path === result.best!.path)).toHaveLength(0);
+    } finally {
+      saves.mockRestore();
+      trainer.dispose();
+    }
+  });
+
   it('refuses a disposed teacher and keeps nothing it built for it', async () => {
     const gone = EDMNetwork.create(tiny, { seed: 1 });
     gone.dispose();

@@ -46,9 +46,10 @@ export interface SessionOptions {
   /** The check for a ratio network sitting at chance: `new DeadRatioWatch()` (its defaults) unless given; false: none. */
   ratioWatch?: DeadRatioWatch | false;
   /**
-   * Keep the best EMA generator as best-generator.safetensors: at each evaluation its samples are
-   * also measured against the last `evalSamples` training images, and the generator is saved when
-   * that FID is the lowest so far (BestSnapshot). Needs evaluations (evalEvery ≥ 0).
+   * Keep the best EMA generator as best-generator.safetensors: at each evaluation the samples of
+   * every EMA generator (the main one and each extra EMA) are also measured against the last
+   * `evalSamples` training images, and a generator is saved when its FID there is the lowest so far
+   * (BestSnapshot). Needs evaluations (evalEvery ≥ 0).
    */
   keepBest?: boolean;
 }
@@ -59,6 +60,9 @@ export interface ExtraEmaEvaluation {
   fid: number;
   precision: number;
   recall: number;
+  /** With keepBest: its FID against the selection (training) images, and whether it became the best snapshot. */
+  selectionFid?: number;
+  best?: boolean;
 }
 
 export interface SessionResult {
@@ -70,7 +74,10 @@ export interface SessionResult {
   evaluations: (Evaluation & { kimg: number; extraEmas?: ExtraEmaEvaluation[] })[];
   /** Warnings raised during the run (also in the log and passed to onWarning). */
   warnings: string[];
-  /** With keepBest: the snapshot in best-generator.safetensors (its yardstick figures are in the log's row of that kimg). */
+  /**
+   * With keepBest: the snapshot in best-generator.safetensors (its yardstick figures are in the log's
+   * row of that kimg: the row's own, or with `halfLifeKimg` that extra EMA's entry).
+   */
   best?: BestRecord & { path: string };
 }
 
@@ -111,7 +118,9 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
         const extra = await sampleInChunks(generator, evalSamples);
         try {
           const { fid, precision, recall } = await evaluate(extra, { n: evalSamples, classifier, reference });
-          extraEmas.push({ halfLifeKimg: trainer.options.extraEmaHalfLives[i]! / 1000, fid, precision, recall });
+          const halfLifeKimg = trainer.options.extraEmaHalfLives[i]! / 1000;
+          const chosenExtra = best && await best.consider(extra, kimg, classifier, (path) => generator.save(path), halfLifeKimg);
+          extraEmas.push({ halfLifeKimg, fid, precision, recall, ...chosenExtra });
         } finally {
           extra.dispose();
         }
