@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
-import { expectError, hasCuda, values } from './helpers.js';
+import { expectAdaptiveP, expectError, hasCuda, values } from './helpers.js';
 
 function maxRelativeError(got: Float32Array | Float64Array, want: Float32Array | Float64Array): number {
   let err = 0;
@@ -205,12 +205,7 @@ describe.runIf(hasCuda)('CUDA', () => {
     // follows the rule from its own real-image accuracy (16 / 320 = 0.05 per iteration).
     const adaptive = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, cudaGraph: true, augmentShift: 2, augmentTarget: 0.2, augmentProbability: 0.5, augmentSpeedImages: 320 });
     await adaptive.step(4);  // 3 eager iterations, then the capture
-    let p = (await adaptive.step(1)).augmentProbability;
-    for (let i = 0; i < 8; i++) {
-      const s = await adaptive.step(1);
-      p = Math.min(1, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - 0.2) * 0.05));
-      expect(s.augmentProbability, `replay ${i}`).toBeCloseTo(p, 5);
-    }
+    await expectAdaptiveP(adaptive, { p: (await adaptive.step(1)).augmentProbability, target: 0.2, step: 0.05, iterations: 8 });
     adaptive.dispose();
     teacher.dispose();
   });

@@ -8,7 +8,7 @@ import {
   Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
-import { expectError, forceGc, maxWeightDifference } from './helpers.js';
+import { expectAdaptiveP, expectError, forceGc, maxWeightDifference } from './helpers.js';
 
 const tiny: EDMConfig = {
   imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
@@ -559,14 +559,7 @@ describe('the fused DiJS step', () => {
     const options: DiJSOptions = { batchSize: 8, augmentShift: 2, augmentTarget: 0.3, augmentProbability: 0.5, augmentSpeedImages: 80 };
     manualSeed(5);
     const trainer = new DiJSTrainer({ teacher, data, seed: 5, ...options });
-    let p = 0.5;
-    const seen: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      const s = await trainer.step(1);
-      p = Math.min(1, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - 0.3) * 0.1));
-      expect(s.augmentProbability).toBeCloseTo(p, 5);
-      seen.push(s.augmentProbability);
-    }
+    const seen = await expectAdaptiveP(trainer, { p: 0.5, target: 0.3, step: 0.1, iterations: 6 });
     expect(new Set(seen.map((v) => v.toFixed(3))).size).toBeGreaterThan(1);
     // A call reports its iterations' mean p; a checkpoint carries the current p on.
     await trainer.save(join(dir, 'adaptive.safetensors'));
@@ -599,14 +592,7 @@ describe('the fused DiJS step', () => {
     const options: DiJSOptions = { batchSize: 8, augmentShift: 2, augmentTarget: 0.01, augmentProbability: 0.45, augmentSpeedImages: 80, augmentMaxProbability: 0.45 };
     manualSeed(6);
     const trainer = new DiJSTrainer({ teacher, data, seed: 6, ...options });
-    let p = 0.45;
-    const seen: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const s = await trainer.step(1);
-      p = Math.min(0.45, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - 0.01) * 0.1));
-      expect(s.augmentProbability, `iteration ${i}`).toBeCloseTo(p, 5);
-      seen.push(s.augmentProbability);
-    }
+    const seen = await expectAdaptiveP(trainer, { p: 0.45, target: 0.01, step: 0.1, max: 0.45, iterations: 12 });
     expect(Math.max(...seen)).toBeLessThanOrEqual(0.45 + 1e-6);
     expect(seen.some((v) => Math.abs(v - 0.45) < 1e-6)).toBe(true);  // the bound was reached
     await trainer.save(join(dir, 'capped.safetensors'));

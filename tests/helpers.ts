@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
-import { cuda, type Tensor } from '../src/index.js';
+import { cuda, type DiJSTrainer, type Tensor } from '../src/index.js';
 
 /** `npm run test:gpu` sets this: CUDA cases then must run, not skip. */
 export const gpuRequired = process.env.ONESTEP_TEST_GPU === '1';
@@ -78,4 +78,22 @@ export function maxWeightDifference(a: { stateDict(): Map<string, Tensor> }, b: 
   } finally {
     for (const t of [...x.values(), ...y.values()]) t.dispose();
   }
+}
+
+/**
+ * Steps `trainer` one iteration per call, `iterations` times, checking ADA's rule for the
+ * translations' p at each: p moves by ±`step` (images per iteration / augmentSpeedImages) as the
+ * iteration's r = 2·ratioAccuracyReal − 1 is above or below `target`, within [0, `max`]; `p` is the
+ * p before the first. Returns the p of each iteration.
+ */
+export async function expectAdaptiveP(trainer: DiJSTrainer, rule: { p: number; target: number; step: number; max?: number; iterations: number }): Promise<number[]> {
+  let p = rule.p;
+  const seen: number[] = [];
+  for (let i = 0; i < rule.iterations; i++) {
+    const s = await trainer.step(1);
+    p = Math.min(rule.max ?? 1, Math.max(0, p + Math.sign(2 * s.ratioAccuracyReal - 1 - rule.target) * rule.step));
+    expect(s.augmentProbability, `iteration ${i}`).toBeCloseTo(p, 5);
+    seen.push(s.augmentProbability);
+  }
+  return seen;
 }
