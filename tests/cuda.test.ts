@@ -214,6 +214,23 @@ describe.runIf(hasCuda)('CUDA', () => {
     await adaptive.step(4);  // 3 eager iterations, then the capture
     await expectAdaptiveP(adaptive, { p: (await adaptive.step(1)).augmentProbability, target: 0.2, step: 0.05, iterations: 8 });
     adaptive.dispose();
+    // Dropout in the ratio network draws its masks inside the graph: the replays must run, repeat
+    // with the seed, differ from the run without dropout, and leave the ratio network measured without it.
+    const dropped = async (ratioDropout: number) => {
+      manualSeed(4);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, cudaGraph: true, ratioDropout });
+      const stats = [await trainer.step(9), await trainer.step(4)];
+      const x = images.slice(0, 0, 4);
+      const classLabels = tensor(Array.from({ length: 4 }, (_, i) => Array.from({ length: 10 }, (_, c) => (c === i ? 1 : 0))), { device: 'cuda' });
+      const logits = [await trainer.ratio.logit(x, 0.5, { classLabels }), await trainer.ratio.logit(x, 0.5, { classLabels })];
+      expect(logits[0]!.sub(logits[1]!).abs().max().item(), 'ratio.logit after a dropout step').toBe(0);
+      trainer.dispose();
+      return stats;
+    };
+    const withDropout = await dropped(0.1);
+    for (const s of withDropout) for (const v of Object.values(s)) expect(Number.isFinite(v)).toBe(true);
+    expect(await dropped(0.1), 'seeded graph runs with dropout').toEqual(withDropout);
+    expect((await dropped(0))[1]!.lossRatio, 'dropout changes the step').not.toBe(withDropout[1]!.lossRatio);
     teacher.dispose();
   });
 

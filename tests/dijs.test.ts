@@ -79,6 +79,18 @@ describe('RatioNetwork', () => {
     await expectError(() => ratio.logit(randn([2, 1, 32, 32]), 0.5, { classLabels: labelsOf(2) }), ErrorCode.InvalidArgType, /disposed/);
   });
 
+  it('takes a dropout rate for its encoder (0 from a teacher unless asked), kept by save and load', async () => {
+    expect(RatioNetwork.fromTeacher(teacher).config.dropout).toBe(0);
+    const ratio = RatioNetwork.fromTeacher(teacher, { dropout: 0.2 });
+    expect(ratio.config.dropout).toBe(0.2);
+    await ratio.save(join(dir, 'ratio-dropout.safetensors'));
+    const back = await RatioNetwork.load(join(dir, 'ratio-dropout.safetensors'));
+    expect(back.config.dropout).toBe(0.2);
+    ratio.dispose();
+    back.dispose();
+    await expectError(() => RatioNetwork.fromTeacher(teacher, { dropout: 1 }), ErrorCode.InvalidArgValue, /dropout must be in \[0, 1\)/);
+  });
+
   it('saves and loads its weights, config and head', async () => {
     const ratio = RatioNetwork.fromTeacher(teacher, { head: { hidden: 8 }, seed: 3 });
     await ratio.save(join(dir, 'ratio.safetensors'));
@@ -608,6 +620,35 @@ describe('the fused DiJS step', () => {
       await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.2, augmentMaxProbability }), ErrorCode.InvalidArgValue, /augmentMaxProbability must be in \(0, 1\]/);
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentMaxProbability: 0.5 }), ErrorCode.InvalidArgValue, /augmentMaxProbability bounds the adapted p: set augmentTarget too/);
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget: 0.2, augmentProbability: 0.7, augmentMaxProbability: 0.5 }), ErrorCode.InvalidArgValue, /must not exceed augmentMaxProbability/);
+  });
+
+  it('drops out in the ratio network\'s encoder (ratioDropout) inside the step only; seeded, carried through resume', async () => {
+    const run = async (ratioDropout: number) => {
+      manualSeed(8);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 8, ratioDropout });
+      return { trainer, stats: [await trainer.step(2), await trainer.step(2)] };
+    };
+    const plain = await run(0), dropped = await run(0.3), again = await run(0.3);
+    expect(plain.trainer.ratio.config.dropout).toBe(0);  // not the tiny teacher's 0.1
+    expect(dropped.trainer.ratio.config.dropout).toBe(0.3);
+    expect(dropped.stats).toEqual(again.stats);  // seeded runs repeat
+    // The same draws otherwise, so any difference is the dropout's (the first ratio update's loss already).
+    expect(dropped.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);
+    // Measured between steps, the ratio network does not drop out: the same logits twice.
+    const x = randn([4, 1, 32, 32]);
+    expect(await equal(await dropped.trainer.ratio.logit(x, 0.5, { classLabels: labelsOf(4) }), await dropped.trainer.ratio.logit(x, 0.5, { classLabels: labelsOf(4) }))).toBe(true);
+    await dropped.trainer.save(join(dir, 'dropout.safetensors'));
+    const continued = await dropped.trainer.step(2);
+    const resumed = await DiJSTrainer.resume(join(dir, 'dropout.safetensors'), data);
+    expect(resumed.options.ratioDropout).toBe(0.3);
+    expect(resumed.ratio.config.dropout).toBe(0.3);
+    expect(await resumed.step(2)).toEqual(continued);
+    for (const t of [plain.trainer, dropped.trainer, again.trainer, resumed]) t.dispose();
+
+    for (const ratioDropout of [1, -0.1, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, ratioDropout }), ErrorCode.InvalidArgValue, /ratioDropout must be in \[0, 1\)/);
+    await expectError(() => new DiJSTrainer({ teacher, data, ratioDropout: '0.1' as unknown as number }), ErrorCode.InvalidArgType, /ratioDropout must be a number/);
+    await expectError(() => new DiJSTrainer({ teacher, data, ratioDropout: 0.1, r1Gamma: 0.01 }), ErrorCode.InvalidArgValue, /cannot be combined with r1Gamma or r2Gamma/);
   });
 
   it('rejects bad settings clearly', async () => {

@@ -2,9 +2,11 @@
  * RatioNetwork: the class-ratio classifier d(x_σ, σ, c) ≈ log q_σ(x)/p_σ(x). Its trunk is the
  * teacher's mapping network and encoder (weights copied, decoder dropped) on c_in·x_σ with
  * c_noise, EDM's names under `model.`; a small head (GroupNorm → SiLU → mean pool → Linear)
- * gives one logit. Positive logits say "generated", negative "data".
+ * gives one logit. Positive logits say "generated", negative "data". With `dropout` > 0 the
+ * encoder's blocks drop activations as EDM's do, but only inside a DiJSTrainer's step: `logit`
+ * always runs without it.
  */
-import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { ErrorCode, OnestepError, typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
 import { full } from '../creation.js';
@@ -19,6 +21,21 @@ import type { EDMNetwork } from '../edm/network.js';
 export interface RatioHeadOptions {
   /** Width of an extra hidden layer before the logit (0: GroupNorm → SiLU → pool → Linear). */
   hidden?: number;
+}
+
+export interface RatioNetworkOptions {
+  head?: RatioHeadOptions;
+  /** Dropout in the encoder's blocks during training steps, in [0, 1). */
+  dropout?: number;
+  seed?: number;
+  device?: Device;
+}
+
+/** A dropout rate in [0, 1), or an error that names it. */
+export function checkDropout(rate: unknown, name = 'dropout'): number {
+  if (typeof rate !== 'number') throw typeError(`${name} must be a number in [0, 1), not ${JSON.stringify(rate)}`);
+  if (!(rate >= 0 && rate < 1)) throw valueError(`${name} must be in [0, 1), not ${rate}`);
+  return rate;
 }
 
 interface NativeRatio {
@@ -39,17 +56,25 @@ export class RatioNetwork {
     this.#native = new Ctor({ ...config }, head.hidden, seed ?? null, device);
   }
 
-  /** A ratio network with fresh weights (EDM's init) for a teacher `config`. */
-  static create(config: EDMConfig, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
+  /**
+   * A ratio network with fresh weights (EDM's init) for a teacher `config`. `dropout` (default:
+   * the config's) is the encoder blocks' rate during training steps.
+   */
+  static create(config: EDMConfig, options: RatioNetworkOptions = {}): RatioNetwork {
     const hidden = options.head?.hidden ?? 0;
     if (!Number.isInteger(hidden) || hidden < 0) throw typeError('head.hidden must be a non-negative integer');
-    return new RatioNetwork(Object.freeze(resolveConfig(config)), Object.freeze({ hidden }), options.device ?? 'cpu', options.seed);
+    const resolved = resolveConfig(config);
+    const dropout = checkDropout(options.dropout ?? resolved.dropout);
+    return new RatioNetwork(Object.freeze({ ...resolved, dropout }), Object.freeze({ hidden }), options.device ?? 'cpu', options.seed);
   }
 
-  /** The teacher's mapping network and encoder (copied) with a fresh head. */
-  static fromTeacher(teacher: EDMNetwork, options: { head?: RatioHeadOptions; seed?: number; device?: Device } = {}): RatioNetwork {
+  /**
+   * The teacher's mapping network and encoder (copied) with a fresh head. `dropout` defaults to 0,
+   * whatever rate the teacher trained with (the reference recipe trains the ratio network without).
+   */
+  static fromTeacher(teacher: EDMNetwork, options: RatioNetworkOptions = {}): RatioNetwork {
     if (!teacher || typeof (teacher as EDMNetwork).stateDict !== 'function') throw typeError('RatioNetwork.fromTeacher needs an EDMNetwork');
-    const ratio = RatioNetwork.create(teacher.config, { ...options, device: options.device ?? teacher.device });
+    const ratio = RatioNetwork.create(teacher.config, { ...options, dropout: options.dropout ?? 0, device: options.device ?? teacher.device });
     return disposeOnThrow(ratio, () => {
       copyWeights(teacher, ratio, { strict: false, filter: (name) => name.startsWith('model.map_') || name.startsWith('model.enc.') });
       return ratio;

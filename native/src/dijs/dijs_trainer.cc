@@ -33,6 +33,7 @@ namespace {
 
 using dijs::Divergence;
 using dijs::RatioNet;
+using dijs::RatioNetImpl;
 using edm::EDMPrecond;
 using train::Adam;
 using train::FlatParameters;
@@ -115,10 +116,13 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       const c10::Device device = gen_->model->map_layer0->weight.device();
       if (images_.device() != device || ratio_->head_out->weight.device() != device)
         ThrowValueError("data, generator and ratio network must be on the same device");
-      // Dropout stays off (as in the reference recipe): the modules remain in evaluation mode.
+      // The generators never drop out; the ratio network only inside Compute, where its config
+      // asks for it (RatioDropoutScope), so that measuring it between steps sees no dropout.
       gen_->eval();
       ema_->eval();
       ratio_->eval();
+      if (ratio_->model->config.dropout > 0 && (options_.r1_gamma > 0 || options_.r2_gamma > 0))
+        ThrowValueError("ratio network dropout cannot be combined with r1Gamma or r2Gamma: the penalties' finite differences would measure its noise");
       if (options_.cuda_graph && !device.is_cuda())
         throw UserError(code::kCudaUnavailable, "cudaGraph needs a CUDA device (this trainer is on " + device.str() + ")");
       if (options_.cuda_graph && !train::StepGraph::Supported())
@@ -199,6 +203,25 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   }
 
   bool Adaptive() const { return options_.augment_target > 0; }
+
+  // The ratio network in training mode (its encoder blocks' dropout on) for the scope, if its
+  // config has a rate; back in evaluation mode after, even on a throw. Dropout's masks are drawn
+  // where they are used, not in Draw(): a graph replays its own draws (seeded, but not the eager
+  // step's), which only matters with a rate > 0.
+  class RatioDropoutScope {
+   public:
+    explicit RatioDropoutScope(RatioNetImpl& ratio) : ratio_(ratio.model->config.dropout > 0 ? &ratio : nullptr) {
+      if (ratio_) ratio_->train(true);
+    }
+    ~RatioDropoutScope() {
+      if (ratio_) ratio_->train(false);
+    }
+    RatioDropoutScope(const RatioDropoutScope&) = delete;
+    RatioDropoutScope& operator=(const RatioDropoutScope&) = delete;
+
+   private:
+    RatioNetImpl* ratio_;
+  };
 
   at::Tensor SampleSigma(const LogNormal& d, int64_t n) {
     return (at::randn({n}, images_.options()) * d.std + d.mean).exp();
@@ -285,6 +308,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     const DiJSOptions& o = options_;
     const int64_t b = o.batch_size;
     const c10::DeviceType device_type = images_.device().type();
+    RatioDropoutScope dropout(*ratio_);
     at::Tensor fake, stats_d;
     for (int64_t r = 0; r < o.ratio_steps; ++r) {
       const bool last = r == o.ratio_steps - 1;
