@@ -124,6 +124,22 @@ describe.skipIf(!ProcessGroup.backends().includes('gloo'))('onestep launch', () 
     expect(out.text).toEqual([expect.stringMatching(/^\[rank 0\] allReduce failed: ERR_DISTRIBUTED: allReduce failed \(a peer process may have stopped\)/)]);
   }, 60_000);
 
+  it('closes the group as destroy_process_group does: rank 0 (the store) waits for the others, 5 s at most', async () => {
+    const dispose = async (env: Record<string, string>) => {
+      const out = lines();
+      await launch({ nproc: 2, script: fixture('dist-allreduce.ts'), masterPort: nextPort(), env, stdout: out.stream });
+      return Number(/\[rank 0\] dispose ms (\d+)/.exec(out.text.join('\n'))![1]);
+    };
+    // Rank 1 closes 1.5 s late: rank 0's store stays up until then.
+    const late = await dispose({ DISPOSE_DELAY_MS: '1500' });
+    expect(late).toBeGreaterThan(1200);
+    expect(late).toBeLessThan(4500);
+    // Rank 1 never closes (it exits first): rank 0 gives up after 5 s instead of hanging.
+    const gone = await dispose({ DISPOSE_DELAY_MS: '0', UNDISPOSED: '1' });
+    expect(gone).toBeGreaterThan(4500);
+    expect(gone).toBeLessThan(9000);
+  }, 60_000);
+
   it('a rank killed outright (SIGKILL) is reported as such', async () => {
     await expectError(
       () => launch({ nproc: 2, script: fixture('dist-allreduce.ts'), masterPort: nextPort(), env: { FAIL_RANK: '0', KILL: '1' }, stdout: lines().stream, graceMs: 2000 }),

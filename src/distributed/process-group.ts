@@ -94,7 +94,12 @@ export class ProcessGroup {
     await this.nativeHandle.allReduce(t.handle);
   }
 
-  /** Leaves the group; trainers that hold it keep it until they are disposed. */
+  /**
+   * Leaves the group; trainers that hold it keep it until they are disposed. The last of these
+   * closes it as PyTorch's destroy_process_group does (NCCL's communicators flushed and shut down),
+   * and on rank 0, whose process serves the group's store, waits until every rank has closed, 5 s
+   * at most: dispose the group (and its trainers) on every rank before exiting.
+   */
   dispose(): void {
     this.#native?.dispose();
     this.#native = null;

@@ -65,24 +65,58 @@ class C10dCollective final : public Collective {
 #endif
     } else {
 #ifdef ONESTEP_WITH_NCCL
-      group_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, o.rank, o.size);
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, o.rank, o.size);
+      group_ = nccl_;
 #endif
     }
     if (!group_) throw UserError(code::kDistributed, "this build of onestep has no '" + o.backend + "' backend");
   }
+  // When the last user lets go (the handle and every trainer disposed): as destroy_process_group.
+  ~C10dCollective() override { Close(); }
   int Rank() const override { return rank_; }
   int Size() const override { return size_; }
   bool Capturable() const override { return capturable_; }
   void AllReduceSum(at::Tensor& t) override {
     std::vector<at::Tensor> tensors{t};
-    group_->allreduce(tensors)->wait();
+    try {
+      group_->allreduce(tensors)->wait();
+    } catch (...) {
+      failed_ = true;
+      throw;
+    }
   }
 
  private:
+  // NCCL's own shutdown first: without it ProcessGroupNCCL's destructor warns that
+  // destroy_process_group() was not called and aborts its communicators, and its monitor thread
+  // may still poll the store (the c10::Error traces a rank printed when rank 0 had gone). Skipped
+  // after a failed all-reduce, where flushing could wait on a dead peer: the destructor then
+  // aborts. Then rank 0, which serves the store, waits (5 s at most) until every rank has closed.
+  void Close() noexcept {
+    try {
+#if defined(ONESTEP_WITH_NCCL) && TORCH_VERSION_MAJOR >= 2
+      if (nccl_ && !failed_) nccl_->shutdown();
+#endif
+      if (failed_) return;
+      store_->set(ClosedKey(rank_), std::vector<uint8_t>{1});
+      if (rank_ != 0) return;
+      std::vector<std::string> keys;
+      for (int r = 0; r < size_; ++r) keys.push_back(ClosedKey(r));
+      store_->wait(keys, std::chrono::milliseconds(5000));
+    } catch (...) {
+      // A peer gone, or the store with it: nothing left to close politely.
+    }
+  }
+  static std::string ClosedKey(int rank) { return "onestep/closed/" + std::to_string(rank); }
+
   int rank_, size_;
   bool capturable_;
+  bool failed_ = false;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Backend> group_;
+#ifdef ONESTEP_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
+#endif
 };
 #endif
 
