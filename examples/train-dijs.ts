@@ -23,9 +23,10 @@
  */
 import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
-import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type Divergence, type Precision } from '../src/index.js';
+import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision } from '../src/index.js';
 
-const { values: args } = commandLine(import.meta.url, {
+const { values: args, tokens } = commandLine(import.meta.url, {
+  tokens: true,
   options: {
     // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
@@ -109,7 +110,10 @@ const { values: args } = commandLine(import.meta.url, {
     seed: { type: 'string', default: '0' },
     // Log, grids, checkpoint, curves and the final networks go here.
     out: { type: 'string', default: 'runs/dijs' },
-    // Continue a run from its checkpoint (options from the file; --kimg counts all images).
+    // Continue a run from its checkpoint (options from the file; --kimg counts all images). Rates,
+    // schedules, loss, noise levels, penalties, fixed-p translations, --ratio-dropout and
+    // --ema-halflife-kimg given beside it change for the rest of the run (a branch of it); options the
+    // checkpoint fixes (--ratio-head-hidden, --extra-ema-kimg, …) must agree with it.
     resume: { type: 'string' },
     // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
     'grid-every-kimg': { type: 'string' },
@@ -179,22 +183,57 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
+// The trainer's options as the command line gives them (defaults included).
+const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHead: { hidden: number } } = {
+  divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
+  batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
+  emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
+  clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
+  augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
+  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']),
+  extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
+  ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
+  precision: args.precision as Precision, cudaGraph: args['cuda-graph'],
+};
+// Beside --resume: the flags that change the resumed run (DiJSTrainer.resume's change); those whose
+// settings the checkpoint fixes, accepted when they agree with it (a script may repeat a run's
+// options on every call) and refused when not, rather than silently ignored; and those that only
+// start a run.
+const changeableFlags: Record<string, keyof DiJSResumeChanges> = {
+  'lr-g': 'lrG', 'lr-d': 'lrD', 'lr-decay-kimg': 'lrDecayImages', 'lr-g-warmup-kimg': 'lrGWarmupImages', 'clip-g': 'clipG', 'clip-d': 'clipD',
+  divergence: 'divergence', 'ratio-sigma': 'ratioSigma', 'generator-sigma': 'generatorSigma', 'weight-power': 'weightPower', 'ratio-steps': 'ratioSteps',
+  'r1-gamma': 'r1Gamma', 'r2-gamma': 'r2Gamma', 'penalty-step': 'penaltyStep', 'augment-shift': 'augmentShift', 'augment-p': 'augmentProbability',
+  'ratio-dropout': 'ratioDropout', 'ema-halflife-kimg': 'emaHalfLifeImages',
+};
+const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
+  const o = 'options' in t ? t.options : t;
+  return {
+    'sigma-init': o.sigmaInit, 'adam-eps': o.eps, 'adam-betas': [o.beta1, o.beta2], 'augment-target': o.augmentTarget, 'augment-speed-kimg': o.augmentSpeedImages,
+    'augment-p-max': o.augmentMaxProbability, 'extra-ema-kimg': o.extraEmaHalfLives, 'ratio-head-hidden': 'ratio' in t ? t.ratio.head.hidden : t.ratioHead.hidden,
+  };
+};
+const startFlags = ['teacher', 'init', 'seed'];
 let trainer: DiJSTrainer;
 if (args.resume) {
-  trainer = await DiJSTrainer.resume(args.resume, data, { processGroup, batchSize: args.batch ? Number(args.batch) : undefined });
+  const given = tokens.filter((t) => t.kind === 'option').map((t) => t.name);
+  const change = Object.fromEntries(given.filter((flag) => flag in changeableFlags).map((flag) => [changeableFlags[flag], recipe[changeableFlags[flag]!]]));
+  trainer = await DiJSTrainer.resume(args.resume, data, {
+    processGroup, batchSize: args.batch ? Number(args.batch) : undefined, change,
+    precision: given.includes('precision') ? recipe.precision : undefined, cudaGraph: given.includes('cuda-graph') ? true : undefined,
+  });
+  const saved = fixedBy(trainer), wanted = fixedBy(recipe);
+  const differing = given.filter((flag) => flag in saved && JSON.stringify(saved[flag]) !== JSON.stringify(wanted[flag]));
+  if (differing.length > 0) {
+    trainer.dispose();
+    throw new UsageError(`${differing.map((f) => `--${f} ${args[f as keyof typeof args]} (the checkpoint's: ${JSON.stringify(saved[f])})`).join(', ')}: ` +
+      `the checkpoint fixes ${differing.length > 1 ? 'these' : 'this'}; a run cannot change ${differing.length > 1 ? 'them' : 'it'} when it resumes`);
+  }
+  const ignored = given.filter((flag) => startFlags.includes(flag));
+  if (lead && ignored.length > 0) console.log(`${ignored.map((f) => `--${f}`).join(', ')}: only for a new run (the checkpoint carries the weights and random state)`);
+  if (lead && Object.keys(change).length > 0) console.log(`resumed with these options from the command line: ${JSON.stringify(change)}`);
 } else {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
-  trainer = new DiJSTrainer({
-    teacher, data, device, divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
-    batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
-    emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
-    clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
-    augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
-    augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']),
-    extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
-    ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
-    precision: args.precision as Precision, cudaGraph: args['cuda-graph'], processGroup,
-  });
+  trainer = new DiJSTrainer({ ...recipe, teacher, data, device, processGroup });
   teacher.dispose();
 }
 if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? `${processGroup.worldSize} processes (${processGroup.backend}), ` : ''}${device}: generator ${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters ` +

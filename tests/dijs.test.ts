@@ -387,6 +387,39 @@ describe('the fused DiJS step', () => {
     await expectError(() => DiJSTrainer.resume(join(dir, 'broken.safetensors'), data), ErrorCode.CheckpointCorrupt);
   });
 
+  it('resumes with changed settings (change): the same weights and position, the new options in effect and saved', async () => {
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl' });
+    await trainer.step(2);
+    await trainer.save(join(dir, 'branch.safetensors'));
+    const saved = await weights(trainer.ratio);
+    trainer.dispose();
+    const branch = await DiJSTrainer.resume(join(dir, 'branch.safetensors'), data, { change: { lrD: 0, ratioDropout: 0.2, divergence: 'js' } });
+    expect(branch.imagesSeen).toBe(16);
+    expect(branch.options).toMatchObject({ lrD: 0, ratioDropout: 0.2, divergence: 'js', lrG: 5e-5, batchSize: 8 });
+    expect(branch.ratio.config.dropout).toBe(0.2);
+    await branch.step(2);
+    // lrD 0: the ratio network keeps the saved weights through the branch's updates.
+    const after = await weights(branch.ratio);
+    for (const [name, w] of saved) expect(after.get(name), name).toEqual(w);
+    await branch.save(join(dir, 'branch2.safetensors'));
+    branch.dispose();
+    const again = await DiJSTrainer.resume(join(dir, 'branch2.safetensors'), data);
+    expect(again.options).toMatchObject({ lrD: 0, ratioDropout: 0.2, divergence: 'js' });
+    again.dispose();
+
+    const resume = (change: unknown, path = 'branch.safetensors') => DiJSTrainer.resume(join(dir, path), data, { change: change as DiJSOptions });
+    await expectError(() => resume({ extraEmaHalfLives: [1000] }), ErrorCode.InvalidArgType, /extraEmaHalfLives cannot change when a run resumes .*these can: lrG, lrD/);
+    await expectError(() => resume({ sigmaInit: 1 }), ErrorCode.InvalidArgType, /sigmaInit cannot change/);
+    await expectError(() => resume('fast'), ErrorCode.InvalidArgType, /change must be an object/);
+    await expectError(() => resume({ lrD: -1 }), ErrorCode.InvalidArgValue, /lrD/);
+    await expectError(() => resume({ ratioDropout: 0.1, r1Gamma: 0.1 }), ErrorCode.InvalidArgValue, /cannot be combined/);
+    const adaptive = new DiJSTrainer({ teacher, data, batchSize: 8, augmentShift: 2, augmentTarget: 0.2 });
+    await adaptive.save(join(dir, 'adaptive.safetensors'));
+    adaptive.dispose();
+    await expectError(() => resume({ augmentProbability: 0.5 }, 'adaptive.safetensors'), ErrorCode.InvalidArgType, /checkpoint carries the adapted p/);
+  });
+
   it('keeps extra EMA generators beside the main one, updated in the step and carried through save and resume', async () => {
     manualSeed(0);
     const without = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 2, emaHalfLifeImages: 50 });

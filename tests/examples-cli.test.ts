@@ -2,8 +2,11 @@
 // documentation; a mistyped option (exit code 2) or a bad input onestep rejects (exit code 1) is
 // one line on stderr, not a stack trace.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DiJSTrainer, EDMNetwork, FashionMNIST } from '../src/index.js';
 
 const root = join(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
@@ -32,6 +35,28 @@ describe('example command lines', () => {
     expect(incomplete.status).toBe(2);
     expect(incomplete.stderr).toBe("evaluate.ts: --dump writes the teacher's samples: give --teacher (--help lists the options)\n");
   });
+
+  it('train-dijs.ts --resume: settings the checkpoint fixes must agree with it; the others change the run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
+    try {
+      const data = await FashionMNIST.load({ limit: 16 });
+      const teacher = EDMNetwork.create({ imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 });
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
+      await trainer.save(join(dir, 'checkpoint.safetensors'));
+      for (const t of [trainer, teacher, data]) t.dispose();
+      const resume = (...args: string[]) => run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir, '--kimg', '0.016', '--no-eval', '--grid-every-kimg', '0', ...args);
+      const differs = resume('--ratio-head-hidden', '8', '--extra-ema-kimg', '1000');
+      expect(differs.status).toBe(2);
+      expect(differs.stderr).toBe('train-dijs.ts: --ratio-head-hidden 8 (the checkpoint\'s: 0): the checkpoint fixes this; a run cannot change it when it resumes (--help lists the options)\n');
+      const agrees = resume('--ratio-head-hidden', '0', '--extra-ema-kimg', '1000', '--seed', '3', '--lr-d', '1e-5');
+      expect(agrees.stderr).toBe('');
+      expect(agrees.status).toBe(0);
+      expect(agrees.stdout).toMatch(/--seed: only for a new run/);
+      expect(agrees.stdout).toMatch(/resumed with these options from the command line: \{"lrD":0.00001\}/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('an error onestep raises from the input: its message and code on one line, exit code 1', () => {
     const { status, stderr } = run('sample.ts', '--generator', '/no/such/generator.safetensors', '--device', 'cpu');

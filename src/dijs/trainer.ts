@@ -198,6 +198,27 @@ interface NativeTrainer {
 
 const FORMAT = 'onestep-dijs-checkpoint/1';
 
+/**
+ * The options a run may change when it resumes (`DiJSTrainer.resume(path, data, { change })`):
+ * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations, the
+ * ratio network's dropout, the main EMA's half-life. Not those that shape the saved state (extra
+ * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
+ */
+export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
+  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'ratioDropout', 'emaHalfLifeImages'] as const;
+export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
+
+function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
+  if (change === undefined) return {};
+  if (typeof change !== 'object' || change === null) throw typeError('change must be an object of options to change, e.g. { lrD: 5e-5 }');
+  for (const key of Object.keys(change))
+    if (!(RESUME_CHANGEABLE as readonly string[]).includes(key))
+      throw typeError(`${key} cannot change when a run resumes (its state depends on it); these can: ${RESUME_CHANGEABLE.join(', ')}`);
+  if ('augmentProbability' in change && saved.augmentTarget > 0)
+    throw typeError('augmentProbability cannot change when a run resumes with augmentTarget: the checkpoint carries the adapted p');
+  return change as DiJSResumeChanges;
+}
+
 function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
   const { pMean, pStd } = d ?? {};
   if (typeof pMean !== 'number' || typeof pStd !== 'number') throw typeError(`${name} must be { pMean, pStd } (ln σ ~ N(pMean, pStd²)), not ${JSON.stringify(d)}`);
@@ -368,19 +389,23 @@ export class DiJSTrainer {
    * process group of another size: every process draws the whole global batch's random numbers,
    * so pass `batchSize` = the saved global batch / the new group size to continue the same run.
    * `cudaGraph` and `precision` may change on resume (a run saved on a GPU continues on a CPU).
+   * `change` continues the run with other settings (RESUME_CHANGEABLE: e.g. `{ lrD: 5e-5,
+   * ratioDropout: 0.1 }`) from the same weights, optimiser state and position: a branch of the run,
+   * no longer the same run; its checkpoints keep the changed options.
    */
-  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision } = {}): Promise<DiJSTrainer> {
+  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision; change?: DiJSResumeChanges } = {}): Promise<DiJSTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
     const device = options.device ?? data.images.device;
     const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'DiJS training', device);
     try {
       const { meta } = ckpt;
+      const change = checkResumeChanges(options.change, meta.options);
       // A stand-in teacher with the right shapes; every weight is then overwritten from the file.
       const shell = EDMNetwork.create(meta.config, { device });
       let trainer: DiJSTrainer;
       try {
         trainer = new DiJSTrainer({
-          ...meta.options, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
+          ...meta.options, ...change, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
           processGroup: options.processGroup, bf16: undefined, precision: options.precision ?? resolvePrecision(meta.options),
           // A graph-replayed run continues from the graph where it can: on a GPU, alone or over NCCL.
           cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && (options.processGroup?.backend ?? 'nccl') === 'nccl'),
