@@ -106,6 +106,9 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // Dropout in the ratio network's encoder blocks during its updates and the generator's (0: off;
     // the teacher trained with 0.1); against its memorising the training images. Not yet measured on a GPU.
     'ratio-dropout': { type: 'string', default: '0' },
+    // Cutout squares of this side (pixels) in real and generated images before the ratio network sees
+    // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Not yet measured on a GPU.
+    'augment-cutout': { type: 'string', default: '0' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
     // Log, grids, checkpoint, curves and the final networks go here.
@@ -190,7 +193,7 @@ const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHea
   emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
   clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
   augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
-  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']),
+  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']),
   extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
   ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
   precision: args.precision as Precision, cudaGraph: args['cuda-graph'],
@@ -203,7 +206,7 @@ const changeableFlags: Record<string, keyof DiJSResumeChanges> = {
   'lr-g': 'lrG', 'lr-d': 'lrD', 'lr-decay-kimg': 'lrDecayImages', 'lr-g-warmup-kimg': 'lrGWarmupImages', 'clip-g': 'clipG', 'clip-d': 'clipD',
   divergence: 'divergence', 'ratio-sigma': 'ratioSigma', 'generator-sigma': 'generatorSigma', 'weight-power': 'weightPower', 'ratio-steps': 'ratioSteps',
   'r1-gamma': 'r1Gamma', 'r2-gamma': 'r2Gamma', 'penalty-step': 'penaltyStep', 'augment-shift': 'augmentShift', 'augment-p': 'augmentProbability',
-  'ratio-dropout': 'ratioDropout', 'ema-halflife-kimg': 'emaHalfLifeImages',
+  'ratio-dropout': 'ratioDropout', 'augment-cutout': 'augmentCutout', 'ema-halflife-kimg': 'emaHalfLifeImages',
 };
 const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
   const o = 'options' in t ? t.options : t;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages, cutoutImages,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectAdaptiveP, expectError, forceGc, maxWeightDifference } from './helpers.js';
@@ -597,6 +597,48 @@ describe('the fused DiJS step', () => {
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentProbability: 2 }), ErrorCode.InvalidArgValue, /augmentProbability must be between 0 and 1/);
   });
 
+  it('cuts a square out of real and generated images before the ratio network sees them (augmentCutout), differentiably', async () => {
+    // The op: a 2 × 3 square at (1, 2) of image 0, and one reaching past the corner of image 1.
+    const x = randn([2, 1, 4, 5]).requiresGrad_();
+    const cut = cutoutImages(x, tensor([[1, 2], [-1, 3]], { dtype: 'int64' }), 2);
+    const inSquare = (n: number, i: number, j: number) => (n === 0 ? i >= 1 && i < 3 && j >= 2 && j < 4 : i < 1 && j >= 3);
+    const [before, after] = [await x.toTypedArray(), await cut.toTypedArray()];
+    for (let k = 0; k < 40; k++) {
+      const [n, i, j] = [Math.floor(k / 20), Math.floor((k % 20) / 5), k % 5];
+      expect(after[k], `image ${n} (${i}, ${j})`).toBe(inSquare(n, i, j) ? -1 : before[k]);
+    }
+    await cut.sum().backward();
+    const grad = await x.grad!.toTypedArray();
+    for (let k = 0; k < 40; k++) expect(grad[k]).toBe(inSquare(Math.floor(k / 20), Math.floor((k % 20) / 5), k % 5) ? 0 : 1);
+    // A corner off the image cuts nothing.
+    expect(await equal(cutoutImages(x, tensor([[-2, -2], [4, 0]], { dtype: 'int64' }), 2), x)).toBe(true);
+    await expectError(() => cutoutImages(x, tensor([[1, 0], [0, 0]]), 2), ErrorCode.InvalidArgValue, /int64 \[N, 2\]/);
+    await expectError(() => cutoutImages(x, tensor([[1, 0]], { dtype: 'int64' }), 2), ErrorCode.InvalidArgValue, /one row per image/);
+    await expectError(() => cutoutImages(x, tensor([[1, 0], [0, 0]], { dtype: 'int64' }), 5), ErrorCode.InvalidArgValue, /size must be from 1/);
+    await expectError(() => cutoutImages(x, tensor([[1, 0], [0, 0]], { dtype: 'int64' }), 1.5), ErrorCode.InvalidArgType, /whole number/);
+
+    // In the step: cutouts drawn after every other draw, so p = 0 is the plain step; p = 1 is not.
+    const first = async (options: DiJSOptions) => {
+      manualSeed(5);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, ...options });
+      const stats = [await trainer.step(1), await trainer.step(2)];
+      trainer.dispose();
+      return stats;
+    };
+    const plain = await first({ augmentShift: 2, augmentProbability: 0 }), never = await first({ augmentShift: 2, augmentProbability: 0, augmentCutout: 16 });
+    const always = await first({ augmentCutout: 16 });
+    expect(never[0]).toEqual(plain[0]);  // the first iteration (the cutouts' draws move the stream after it)
+    expect(always[0]!.lossRatio).not.toBe(plain[0]!.lossRatio);
+    for (const v of Object.values(always[1]!)) expect(Number.isFinite(v)).toBe(true);
+    expect(await first({ augmentCutout: 16 })).toEqual(always);
+    // ADA's p may drive the cutouts alone.
+    const adaptive = new DiJSTrainer({ teacher, data, batchSize: 8, augmentCutout: 8, augmentTarget: 0.2 });
+    expect((await adaptive.step(1)).augmentProbability).toBeGreaterThanOrEqual(0);
+    adaptive.dispose();
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentCutout: 32 }), ErrorCode.InvalidArgValue, /augmentCutout must be smaller than the images \(32 pixels\)/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentCutout: 2.5 }), ErrorCode.InvalidArgType, /augmentCutout must be a whole number/);
+  });
+
   it('adapts the translations\' probability as ADA does (augmentTarget), on the device, carried through save and resume', async () => {
     // p moves by one iteration's images / augmentSpeedImages (8 / 80 = 0.1) towards the target for
     // r = E[sign(−d)] on the real images: up while r is above it, down while below, within [0, 1].
@@ -623,7 +665,7 @@ describe('the fused DiJS step', () => {
     expect((await fixed.step(2)).augmentProbability).toBe(0.25);
     fixed.dispose();
 
-    await expectError(() => new DiJSTrainer({ teacher, data, augmentTarget: 0.6 }), ErrorCode.InvalidArgValue, /augmentTarget adapts the translations' probability: set augmentShift too/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentTarget: 0.6 }), ErrorCode.InvalidArgValue, /augmentTarget adapts the augmentations' probability: set augmentShift or augmentCutout too/);
     for (const augmentTarget of [1, -0.1, Number.NaN])
       await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 2, augmentTarget }), ErrorCode.InvalidArgValue, /augmentTarget must be in \[0, 1\)/);
     for (const augmentSpeedImages of [0, Number.POSITIVE_INFINITY])

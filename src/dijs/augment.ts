@@ -1,8 +1,8 @@
 /**
- * The augmentation DiJSOptions.augmentShift applies inside the fused step, as an op to inspect or
- * reuse: integer translation, the one ADA (Karras et al. 2020) and DiffAugment (Zhao et al. 2020)
- * use against a discriminator that memorises its real images. It is differentiable, so a generator
- * judged through it still gets its gradient.
+ * The augmentations DiJSOptions.augmentShift and augmentCutout apply inside the fused step, as ops
+ * to inspect or reuse: integer translation and cutout, two that ADA (Karras et al. 2020) and
+ * DiffAugment (Zhao et al. 2020) use against a discriminator that memorises its real images. Both
+ * are differentiable, so a generator judged through them still gets its gradient.
  */
 import { typeError } from '../errors.js';
 import { native } from '../native.js';
@@ -15,4 +15,15 @@ import { Tensor } from '../tensor.js';
 export function translateImages(images: Tensor, shifts: Tensor): Tensor {
   if (!(images instanceof Tensor) || !(shifts instanceof Tensor)) throw typeError('translateImages needs two Tensors: images [N, C, H, W] and shifts [N, 2] (int64)');
   return new Tensor(native().translateImages(images.handle, shifts.handle));
+}
+
+/**
+ * Each image of `images` [N, C, H, W] with the `size` × `size` square whose top-left corner is its
+ * row of `corners` (int64 [N, 2]: row, column; it may reach past the edges or miss the image) set to
+ * -1, the background of images in [-1, 1]. No gradient flows inside the square.
+ */
+export function cutoutImages(images: Tensor, corners: Tensor, size: number): Tensor {
+  if (!(images instanceof Tensor) || !(corners instanceof Tensor)) throw typeError('cutoutImages needs two Tensors: images [N, C, H, W] and corners [N, 2] (int64)');
+  if (!Number.isInteger(size)) throw typeError(`size must be a whole number of pixels, not ${size}`);
+  return new Tensor(native().cutoutImages(images.handle, corners.handle, size));
 }

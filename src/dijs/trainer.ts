@@ -124,6 +124,14 @@ export interface DiJSOptions {
    */
   augmentMaxProbability?: number;
   /**
+   * Cutout (DeVries & Taylor 2017), DiffAugment's other augmentation against a discriminator that
+   * memorises: a square of this side (pixels), centred on a uniform pixel, set to -1 (background) in
+   * each image with the same probability p as the translations (drawn on its own), after them, real
+   * and generated alike, in both updates (`cutoutImages`: differentiable). DiffAugment's is half the
+   * image's side, always applied. 0 (default): off; smaller than the image. Not yet measured on a GPU.
+   */
+  augmentCutout?: number;
+  /**
    * Dropout in the ratio network's encoder blocks (EDM's, as the teacher trained with 0.1), on in
    * the ratio update and in the generator update through it, off wherever the ratio network is
    * measured (`ratio.logit`). Against its memorising of the training images: in the 4-GPU run of
@@ -205,7 +213,7 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
  * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
  */
 export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
-  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'ratioDropout', 'emaHalfLifeImages'] as const;
+  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages'] as const;
 export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
 
 function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
@@ -236,7 +244,7 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
     augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? ((o.augmentTarget ?? 0) > 0 ? 0 : 1),
-    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'), bf16: o.bf16 ?? false,
+    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, augmentCutout: o.augmentCutout ?? 0, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'), bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
@@ -251,7 +259,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (typeof options.augmentProbability !== 'number' || !(options.augmentProbability >= 0 && options.augmentProbability <= 1)) throw valueError(`augmentProbability must be between 0 and 1, not ${options.augmentProbability}`);
   if (typeof options.augmentTarget !== 'number' || !(options.augmentTarget >= 0 && options.augmentTarget < 1)) throw valueError(`augmentTarget must be in [0, 1) (0: a fixed augmentProbability), not ${options.augmentTarget}`);
   if (typeof options.augmentSpeedImages !== 'number' || !(options.augmentSpeedImages > 0 && Number.isFinite(options.augmentSpeedImages))) throw valueError(`augmentSpeedImages must be a finite, positive number, not ${options.augmentSpeedImages}`);
-  if (options.augmentTarget > 0 && options.augmentShift === 0) throw valueError('augmentTarget adapts the translations\' probability: set augmentShift too');
+  if (!Number.isInteger(options.augmentCutout) || options.augmentCutout < 0) throw typeError(`augmentCutout must be a whole number of pixels ≥ 0 (0: off), not ${options.augmentCutout}`);
+  if (options.augmentTarget > 0 && options.augmentShift === 0 && options.augmentCutout === 0) throw valueError('augmentTarget adapts the augmentations\' probability: set augmentShift or augmentCutout too');
   if (typeof options.augmentMaxProbability !== 'number' || !(options.augmentMaxProbability > 0 && options.augmentMaxProbability <= 1)) throw valueError(`augmentMaxProbability must be in (0, 1], not ${options.augmentMaxProbability}`);
   if (options.augmentMaxProbability < 1 && options.augmentTarget === 0) throw valueError('augmentMaxProbability bounds the adapted p: set augmentTarget too');
   if (options.augmentTarget > 0 && options.augmentProbability > options.augmentMaxProbability) throw valueError(`augmentProbability (the first p, ${options.augmentProbability}) must not exceed augmentMaxProbability (${options.augmentMaxProbability})`);
@@ -309,7 +318,7 @@ export class DiJSTrainer {
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
           weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
-          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, augmentCutout: o.augmentCutout, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();

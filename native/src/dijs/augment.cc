@@ -24,7 +24,36 @@ at::Tensor Draw(int64_t n, int64_t max_shift, const Probability& p, const at::Te
   return shifts * applied.to(at::kLong);
 }
 
+// Centres first, then the uniform numbers compared with p. An image left whole gets its corner at
+// -size on both axes: its square ends at row and column 0, outside the image.
+template <typename Probability>
+at::Tensor DrawCutoutCorners(int64_t n, int64_t size, int64_t h, int64_t w, const Probability& p, const at::TensorOptions& options) {
+  at::TensorOptions index = options.dtype(at::kLong);
+  at::Tensor centres = at::stack({at::randint(h, {n}, index), at::randint(w, {n}, index)}, 1);
+  at::Tensor applied = (at::rand({n, 1}, options.dtype(at::kFloat)) < p).to(at::kLong);
+  return (centres - size / 2) * applied - size * (1 - applied);
+}
+
 }  // namespace
+
+at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t size) {
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  at::TensorOptions index = corners.options().dtype(at::kLong);
+  auto cut_along = [&](int64_t extent, int64_t axis) {  // [N, extent]: whether each row (column) is in the square
+    at::Tensor position = at::arange(extent, index).unsqueeze(0), from = corners.select(1, axis).unsqueeze(1);
+    return (position >= from).logical_and(position < from + size);
+  };
+  at::Tensor cut = cut_along(h, 0).view({n, 1, h, 1}).logical_and(cut_along(w, 1).view({n, 1, 1, w}));
+  return at::where(cut, at::full({}, -1.0, x.options()), x);
+}
+
+at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, double p, const at::TensorOptions& options) {
+  return DrawCutoutCorners(n, size, h, w, p, options);
+}
+
+at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options) {
+  return DrawCutoutCorners(n, size, h, w, p, options);
+}
 
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options) {
   return Draw(n, max_shift, p, options);

@@ -1,7 +1,7 @@
-// Integer translation of images, the augmentation ADA (Karras et al. 2020) and DiffAugment
+// Integer translation and cutout of images, augmentations ADA (Karras et al. 2020) and DiffAugment
 // (Zhao et al. 2020) use against a discriminator that memorises its real images: applied to real
 // and generated images alike (in distribution), and differentiable, so the generator's gradient
-// passes back through it.
+// passes back through them.
 #pragma once
 #include "../errors.h"
 
@@ -16,5 +16,17 @@ at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOp
 // The same with p a float32 [1] tensor on the device (ADA's adaptive p: read there, so drawing never
 // waits for the host).
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options);
+
+// Cutout (DeVries & Taylor 2017; DiffAugment's second augmentation): in each image of x [N, C, H, W]
+// the size × size square whose top-left corner is corners [N, 2] (int64: row, column; it may reach
+// past the edges, or miss the image entirely) becomes -1, the background. Differentiable (no
+// gradient inside the square) and without host synchronisation, for the step's CUDA graph.
+at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t size);
+
+// [n, 2] corners for size × size cutouts of an h × w image, each image's square centred on a
+// uniform pixel with probability p; else placed off the image (nothing cut). p a number, or a
+// float32 [1] tensor on the device (ADA's adaptive p).
+at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, double p, const at::TensorOptions& options);
+at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options);
 
 }  // namespace onestep::dijs

@@ -64,6 +64,7 @@ struct DiJSOptions {
   double augment_target = 0;                  // > 0: adapt that probability towards this E[sign(−d(real))] (ADA)
   double augment_speed_images = 500e3;        // … by at most 1 per this many images
   double augment_max_probability = 1;         // … and never above this
+  int64_t augment_cutout = 0;                 // cutout squares of this side (pixels), with the same p; 0 = off
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -113,6 +114,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       if (images_.size(1) != config.in_channels || images_.size(2) != config.img_resolution || images_.size(3) != config.img_resolution)
         ThrowValueError("images must be [N, " + std::to_string(config.in_channels) + ", " + std::to_string(config.img_resolution) + ", " +
                         std::to_string(config.img_resolution) + "] for this generator");
+      if (options_.augment_cutout >= config.img_resolution)
+        ThrowValueError("augmentCutout must be smaller than the images (" + std::to_string(config.img_resolution) + " pixels)");
       const c10::Device device = gen_->model->map_layer0->weight.device();
       if (images_.device() != device || ratio_->head_out->weight.device() != device)
         ThrowValueError("data, generator and ratio network must be on the same device");
@@ -143,7 +146,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       state_.Add("adamD.exp_avg_sq", &adam_d_->exp_avg_sq);
       // The translations' probability lives on the device: the adaptive rule moves it there, inside
       // the step (and its graph), and the draws read it there. A fixed one is never written.
-      augment_p_ = at::full({1}, options_.augment_shift > 0 ? options_.augment_probability : 0.0, images_.options().dtype(at::kFloat));
+      augment_p_ = at::full({1}, options_.augment_shift > 0 || options_.augment_cutout > 0 ? options_.augment_probability : 0.0, images_.options().dtype(at::kFloat));
       if (Adaptive()) state_.Add("augmentProbability", &augment_p_);
       return 0;
     });
@@ -178,6 +181,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.augment_target = NumberField(o, "augmentTarget", 0);
     p.augment_speed_images = NumberField(o, "augmentSpeedImages", p.augment_speed_images);
     p.augment_max_probability = NumberField(o, "augmentMaxProbability", 1);
+    p.augment_cutout = static_cast<int64_t>(NumberField(o, "augmentCutout", 0));
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -196,7 +200,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.augment_probability >= 0 && p.augment_probability <= 1)) ThrowValueError("augmentProbability must be between 0 and 1");
     if (!(p.augment_target >= 0 && p.augment_target < 1)) ThrowValueError("augmentTarget must be in [0, 1) (0: a fixed augmentProbability)");
     if (!(p.augment_speed_images > 0 && std::isfinite(p.augment_speed_images))) ThrowValueError("augmentSpeedImages must be a finite, positive number");
-    if (p.augment_target > 0 && p.augment_shift == 0) ThrowValueError("augmentTarget adapts the translations' probability: set augmentShift too");
+    if (p.augment_target > 0 && p.augment_shift == 0 && p.augment_cutout == 0)
+      ThrowValueError("augmentTarget adapts the augmentations' probability: set augmentShift or augmentCutout too");
+    if (p.augment_cutout < 0 || p.augment_cutout > 64) ThrowValueError("augmentCutout must be between 0 and 64 pixels");
     if (!(p.augment_max_probability > 0 && p.augment_max_probability <= 1)) ThrowValueError("augmentMaxProbability must be in (0, 1]");
     if (p.augment_max_probability < 1 && p.augment_target == 0) ThrowValueError("augmentMaxProbability bounds the adapted p: set augmentTarget too");
     if (p.augment_target > 0 && p.augment_probability > p.augment_max_probability) ThrowValueError("augmentProbability (the first p) must not exceed augmentMaxProbability");
@@ -238,13 +244,13 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   // per ratio step; then translations per ratio step and for the generator update), so a run
   // without them draws exactly the numbers it always did.
   struct Draws {
-    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction, shifts;
-    at::Tensor sigma_g, noise_g, shifts_g;
+    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction, shifts, cutouts;
+    at::Tensor sigma_g, noise_g, shifts_g, cutouts_g;
     std::vector<at::Tensor*> All() {
       std::vector<at::Tensor*> out;
-      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction, &shifts})
+      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction, &shifts, &cutouts})
         for (auto& t : *v) out.push_back(&t);
-      for (auto* t : {&sigma_g, &noise_g, &shifts_g}) out.push_back(t);
+      for (auto* t : {&sigma_g, &noise_g, &shifts_g, &cutouts_g}) out.push_back(t);
       return out;
     }
   };
@@ -278,6 +284,15 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       };
       for (int64_t r = 0; r < o.ratio_steps; ++r) d.shifts.push_back(parallel_.PairRows(draw(2 * global), b));
       d.shifts_g = rows(draw(global));
+    }
+    if (o.augment_cutout > 0) {
+      const int64_t h = config.img_resolution, w = config.img_resolution;
+      auto draw = [&](int64_t n) {
+        return Adaptive() ? dijs::DrawCutouts(n, o.augment_cutout, h, w, augment_p_, images_.options())
+                          : dijs::DrawCutouts(n, o.augment_cutout, h, w, o.augment_probability, images_.options());
+      };
+      for (int64_t r = 0; r < o.ratio_steps; ++r) d.cutouts.push_back(parallel_.PairRows(draw(2 * global), b));
+      d.cutouts_g = rows(draw(global));
     }
     return d;
   }
@@ -326,6 +341,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // training images exactly as stored, against memorising them.
       at::Tensor images = at::cat({fake.detach(), d.real[r]});
       if (o.augment_shift > 0) images = dijs::TranslateImages(images, d.shifts[r], o.augment_shift);
+      if (o.augment_cutout > 0) images = dijs::CutoutImages(images, d.cutouts[r], o.augment_cutout);
       at::Tensor noised = images + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1});
       at::Tensor sigma = d.sigma[r];
       at::Tensor labels = label_dim_ > 0 ? at::cat({d.fake_labels[r], d.real_labels[r]}) : at::Tensor();
@@ -384,6 +400,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       train::PrecisionScope precision(o.precision, device_type);
       // The generator is judged through the same augmentation; translation is differentiable.
       at::Tensor judged = o.augment_shift > 0 ? dijs::TranslateImages(fake, d.shifts_g, o.augment_shift) : fake;
+      if (o.augment_cutout > 0) judged = dijs::CutoutImages(judged, d.cutouts_g, o.augment_cutout);
       d_gen = ratio_->forward(judged + d.noise_g * d.sigma_g.view({-1, 1, 1, 1}), d.sigma_g, d.fake_labels.back());
     }
     at::Tensor surrogate = dijs::GeneratorSurrogate(d_gen, o.divergence);

@@ -112,6 +112,20 @@ Napi::Value TranslateImagesOp(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), dijs::TranslateImages(x, shifts, largest));
 }
 
+// cutoutImages(x, corners, size) → handle: in each image the size × size square at its (row, column)
+// corner becomes -1; differentiable.
+Napi::Value CutoutImagesOp(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = TensorHandle::TensorOf(info[0], "images");
+  const at::Tensor& corners = TensorHandle::TensorOf(info[1], "corners");
+  const int64_t size = GetInt(info, 2, "size");
+  if (x.dim() != 4 || !at::isFloatingType(x.scalar_type())) ThrowValueError("images must be a floating-point [N, C, H, W] tensor");
+  if (corners.scalar_type() != at::kLong || corners.dim() != 2 || corners.size(0) != x.size(0) || corners.size(1) != 2)
+    ThrowValueError("corners must be an int64 [N, 2] tensor (row, column) with one row per image");
+  if (corners.device() != x.device()) ThrowValueError("images and corners must be on the same device");
+  if (size < 1 || size > std::min(x.size(2), x.size(3))) ThrowValueError("size must be from 1 to the image's side (" + std::to_string(size) + ")");
+  return TensorHandle::Wrap(info.Env(), dijs::CutoutImages(x, corners, size));
+}
+
 }  // namespace
 
 void RegisterRatio(Napi::Env env, Napi::Object exports) {
@@ -119,6 +133,7 @@ void RegisterRatio(Napi::Env env, Napi::Object exports) {
   Export<DivergenceLoss>(env, exports, "divergenceLoss");
   Export<RatioLossOp>(env, exports, "ratioLoss");
   Export<TranslateImagesOp>(env, exports, "translateImages");
+  Export<CutoutImagesOp>(env, exports, "cutoutImages");
 }
 
 }  // namespace onestep
