@@ -20,6 +20,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
 
+#include <atomic>
 #include <chrono>
 
 namespace onestep {
@@ -111,7 +112,7 @@ class C10dCollective final : public Collective {
 
   int rank_, size_;
   bool capturable_;
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};  // set on a worker thread, read by the destructor
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Backend> group_;
 #ifdef ONESTEP_WITH_NCCL
