@@ -244,7 +244,9 @@ if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? 
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}` +
   (trainer.options.r1Gamma > 0 || trainer.options.r2Gamma > 0 ? `, gradient penalties R1 ${trainer.options.r1Gamma} R2 ${trainer.options.r2Gamma} (step ${trainer.options.penaltyStep})` : '') +
   (trainer.options.augmentShift > 0 ? `, translations ≤ ${trainer.options.augmentShift} px (p ${trainer.options.augmentProbability}` +
-    (trainer.options.augmentTarget > 0 ? `, adapted towards r = ${trainer.options.augmentTarget}${trainer.options.augmentMaxProbability < 1 ? ` up to ${trainer.options.augmentMaxProbability}` : ''}` : '') + ')' : ''));
+    (trainer.options.augmentTarget > 0 ? `, adapted towards r = ${trainer.options.augmentTarget}${trainer.options.augmentMaxProbability < 1 ? ` up to ${trainer.options.augmentMaxProbability}` : ''}` : '') + ')' : '') +
+  (trainer.options.augmentCutout > 0 ? `, cutouts of ${trainer.options.augmentCutout} px (p ${trainer.options.augmentProbability}${trainer.options.augmentTarget > 0 ? ', adapted' : ''})` : '') +
+  (trainer.options.ratioDropout > 0 ? `, ratio network dropout ${trainer.options.ratioDropout}` : ''));
 
 const dump = Number(args['dump-samples']);
 const dumpEvery = Number(args['dump-every-kimg']) * 1000;
