@@ -12,6 +12,10 @@
 # ("0,1,2,3") runs that run data parallel over them (`onestep launch`, --batch images per GPU).
 # RESUME=1 continues each run from runs/<name>/checkpoint.safetensors where the machine still has it
 # (a warm machine keeps runs/ between calls: chain calls to train past the 10-minute limit).
+# FROM_<X>=<run> branches run x from run <run>'s checkpoint (and log) the first time x trains, with
+# X's options: those train-dijs.ts may change on resume (rates, loss, augmentation, dropout…) take
+# effect, the others must repeat <run>'s. E.g. after a 4-GPU run a: RESUME=1 GPUS="0,1 2,3"
+# A="$C0 --batch 512" B="$C0 --batch 512 --lr-d 5e-5" FROM_B=a (a continues beside its branch b).
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
 # EVAL=<kimg> instead measures FID on the GPU (10 k samples, every EMA) every EVAL kimg and at the end,
 # and keeps each run's best snapshot (--keep-best: chosen on training images; "best" in the table),
@@ -33,7 +37,12 @@ mkdir -p runs
 start=$(mktemp)  # what is newer than this was written by this call
 train() {
   local name=$1 gpu=$2; shift 2
-  local resume=()
+  local resume=() from="FROM_${name^^}"
+  if [ -n "${!from:-}" ] && [ ! -f "runs/$name/checkpoint.safetensors" ]; then
+    [ -f "runs/${!from}/checkpoint.safetensors" ] || { echo "$name: no runs/${!from}/checkpoint.safetensors to branch from" > "runs/$name.txt"; return; }
+    mkdir -p "runs/$name" && cp "runs/${!from}/checkpoint.safetensors" "runs/${!from}/log.jsonl" "runs/$name/"
+    resume=(--resume "runs/$name/checkpoint.safetensors")
+  fi
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
   local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
   [ "${DUMP:-}" = none ] && measure=(--no-eval)
