@@ -749,6 +749,8 @@ describe('a short training session', () => {
     expect(readFileSync(join(out, 'log.jsonl'), 'utf8')).toMatch(/time budget of 0 s reached/);
     expect(existsSync(join(out, 'checkpoint.safetensors'))).toBe(true);
     expect(existsSync(join(out, 'generator.safetensors')) && existsSync(join(out, 'ratio.safetensors'))).toBe(true);
+    // A target already reached (a resumed run given its own length again) is a bad value, said as such.
+    await expectError(() => trainSession(trainer, { images: trainer.imagesSeen, out, progress: false }), ErrorCode.InvalidArgValue, /nothing to train: \d+ images already seen, target \d+/);
     trainer.dispose();
   });
 

@@ -6,7 +6,7 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import cliProgress from 'cli-progress';
-import { typeError } from '../errors.js';
+import { typeError, valueError } from '../errors.js';
 import type { ImageSet } from '../data/fashion-mnist.js';
 import { FashionMNIST } from '../data/fashion-mnist.js';
 import { Classifier } from '../eval/classifier.js';
@@ -84,6 +84,8 @@ export interface SessionResult {
 export async function trainSession(trainer: DiJSTrainer, options: SessionOptions): Promise<SessionResult> {
   const { images, out } = options ?? ({} as SessionOptions);
   if (!(images > 0) || typeof out !== 'string') throw typeError('trainSession needs { images, out }');
+  // Before anything is loaded or written: a resumed run given a length it has already reached.
+  if (images <= trainer.imagesSeen) throw valueError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   const name = options.name ?? `dijs-${trainer.options.divergence}`;
   const gridEvery = options.gridEvery ?? 0, evalEvery = options.evalEvery ?? 0, checkpointEvery = options.checkpointEvery ?? 0;
   const evalSamples = options.evalSamples ?? 10_000;
@@ -205,7 +207,7 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     yardstick?.classifier.dispose();
   }
   if (lead) writeCurves(logPath, out);
-  if (!last) throw typeError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
+  if (!last) throw valueError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   const kept = best?.record && { ...best.record, path: best.path };
   return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations, warnings, ...(kept && { best: kept }) };
 }
