@@ -420,6 +420,23 @@ describe('the fused DiJS step', () => {
     await expectError(() => resume({ augmentProbability: 0.5 }, 'adaptive.safetensors'), ErrorCode.InvalidArgType, /checkpoint carries the adapted p/);
   });
 
+  it('ramps every EMA\'s half-life up with the images seen (emaRampupRatio, EDM\'s rule), the extra ones too', async () => {
+    // A half-life far above the run stays at the teacher's weights; capped at 1e-12 × the images
+    // seen (far below a batch) it follows the online generator.
+    const run = async (emaRampupRatio: number) => {
+      manualSeed(0);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 2, emaHalfLifeImages: 1e15, extraEmaHalfLives: [1e15], emaRampupRatio });
+      await trainer.step(3);
+      const gaps = [maxWeightDifference(trainer.generator.net, trainer.onlineGenerator.net), maxWeightDifference(trainer.extraEmaGenerators[0]!.net, trainer.onlineGenerator.net)];
+      trainer.dispose();
+      return gaps;
+    };
+    for (const gap of await run(0)) expect(gap).toBeGreaterThan(1e-4);
+    expect(await run(1e-12)).toEqual([0, 0]);
+    for (const emaRampupRatio of [-1, Number.NaN, Infinity])
+      await expectError(() => new DiJSTrainer({ teacher, data, emaRampupRatio }), ErrorCode.InvalidArgValue, /emaRampupRatio must be a finite number ≥ 0/);
+  });
+
   it('keeps extra EMA generators beside the main one, updated in the step and carried through save and resume', async () => {
     manualSeed(0);
     const without = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 2, emaHalfLifeImages: 50 });

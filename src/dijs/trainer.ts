@@ -56,6 +56,7 @@ export interface DiJSOptions {
   clipD?: number;
   /** Generator EMA half-life in images; with emaRampupRatio > 0 it grows with the images seen (EDM's rule). */
   emaHalfLifeImages?: number;
+  /** EDM's ramp: every EMA's half-life (the extra ones too) is at most this share of the images seen. 0 (default): none. */
   emaRampupRatio?: number;
   /**
    * More EMA generators, one per half-life (images), kept beside the main one and updated in the
@@ -213,7 +214,7 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
  * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
  */
 export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
-  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages'] as const;
+  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio'] as const;
 export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
 
 function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
@@ -259,6 +260,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (typeof options.augmentProbability !== 'number' || !(options.augmentProbability >= 0 && options.augmentProbability <= 1)) throw valueError(`augmentProbability must be between 0 and 1, not ${options.augmentProbability}`);
   if (typeof options.augmentTarget !== 'number' || !(options.augmentTarget >= 0 && options.augmentTarget < 1)) throw valueError(`augmentTarget must be in [0, 1) (0: a fixed augmentProbability), not ${options.augmentTarget}`);
   if (typeof options.augmentSpeedImages !== 'number' || !(options.augmentSpeedImages > 0 && Number.isFinite(options.augmentSpeedImages))) throw valueError(`augmentSpeedImages must be a finite, positive number, not ${options.augmentSpeedImages}`);
+  if (typeof options.emaRampupRatio !== 'number' || !(options.emaRampupRatio >= 0 && Number.isFinite(options.emaRampupRatio)))
+    throw valueError(`emaRampupRatio must be a finite number ≥ 0 (0: no ramp), not ${options.emaRampupRatio}`);
   if (!Number.isInteger(options.augmentCutout) || options.augmentCutout < 0) throw typeError(`augmentCutout must be a whole number of pixels ≥ 0 (0: off), not ${options.augmentCutout}`);
   if (options.augmentTarget > 0 && options.augmentShift === 0 && options.augmentCutout === 0) throw valueError('augmentTarget adapts the augmentations\' probability: set augmentShift or augmentCutout too');
   if (typeof options.augmentMaxProbability !== 'number' || !(options.augmentMaxProbability > 0 && options.augmentMaxProbability <= 1)) throw valueError(`augmentMaxProbability must be in (0, 1], not ${options.augmentMaxProbability}`);
