@@ -209,8 +209,8 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
 
 /**
  * The options a run may change when it resumes (`DiJSTrainer.resume(path, data, { change })`):
- * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations, the
- * ratio network's dropout, the main EMA's half-life. Not those that shape the saved state (extra
+ * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations and
+ * cutouts, the ratio network's dropout, the main EMA's half-life, the EMAs' ramp. Not those that shape the saved state (extra
  * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
  */
 export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
