@@ -14,28 +14,6 @@ at::Tensor TranslateImages(const at::Tensor& x, const at::Tensor& shifts, int64_
   return picked_rows.gather(3, cols.view({n, 1, 1, w}).expand({n, c, h, w}));
 }
 
-namespace {
-
-// Shifts first, then the uniform numbers compared with p: the order every run has drawn them in.
-template <typename Probability>
-at::Tensor Draw(int64_t n, int64_t max_shift, const Probability& p, const at::TensorOptions& options) {
-  at::Tensor shifts = at::randint(-max_shift, max_shift + 1, {n, 2}, options.dtype(at::kLong));
-  at::Tensor applied = at::rand({n, 1}, options.dtype(at::kFloat)) < p;
-  return shifts * applied.to(at::kLong);
-}
-
-// Centres first, then the uniform numbers compared with p. An image left whole gets its corner at
-// -size on both axes: its square ends at row and column 0, outside the image.
-template <typename Probability>
-at::Tensor DrawCutoutCorners(int64_t n, int64_t size, int64_t h, int64_t w, const Probability& p, const at::TensorOptions& options) {
-  at::TensorOptions index = options.dtype(at::kLong);
-  at::Tensor centres = at::stack({at::randint(h, {n}, index), at::randint(w, {n}, index)}, 1);
-  at::Tensor applied = (at::rand({n, 1}, options.dtype(at::kFloat)) < p).to(at::kLong);
-  return (centres - size / 2) * applied - size * (1 - applied);
-}
-
-}  // namespace
-
 at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t size) {
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
   at::TensorOptions index = corners.options().dtype(at::kLong);
@@ -47,20 +25,20 @@ at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t 
   return at::where(cut, at::full({}, -1.0, x.options()), x);
 }
 
-at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, double p, const at::TensorOptions& options) {
-  return DrawCutoutCorners(n, size, h, w, p, options);
-}
-
-at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options) {
-  return DrawCutoutCorners(n, size, h, w, p, options);
-}
-
-at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options) {
-  return Draw(n, max_shift, p, options);
-}
-
+// Shifts first, then the uniform numbers compared with p: the order every run has drawn them in.
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options) {
-  return Draw(n, max_shift, p, options);
+  at::Tensor shifts = at::randint(-max_shift, max_shift + 1, {n, 2}, options.dtype(at::kLong));
+  at::Tensor applied = at::rand({n, 1}, options.dtype(at::kFloat)) < p;
+  return shifts * applied.to(at::kLong);
+}
+
+// Centres first, then the uniform numbers compared with p. An image left whole gets its corner at
+// -size on both axes: its square ends at row and column 0, outside the image.
+at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options) {
+  at::TensorOptions index = options.dtype(at::kLong);
+  at::Tensor centres = at::stack({at::randint(h, {n}, index), at::randint(w, {n}, index)}, 1);
+  at::Tensor applied = (at::rand({n, 1}, options.dtype(at::kFloat)) < p).to(at::kLong);
+  return (centres - size / 2) * applied - size * (1 - applied);
 }
 
 }  // namespace onestep::dijs

@@ -11,10 +11,8 @@ namespace onestep::dijs {
 // max_shift < min(H, W); what moves in is -1, the background of images in [-1, 1].
 at::Tensor TranslateImages(const at::Tensor& x, const at::Tensor& shifts, int64_t max_shift);
 
-// [n, 2] shifts, each image's uniform in [-max_shift, max_shift]² with probability p, else 0.
-at::Tensor DrawShifts(int64_t n, int64_t max_shift, double p, const at::TensorOptions& options);
-// The same with p a float32 [1] tensor on the device (ADA's adaptive p: read there, so drawing never
-// waits for the host).
+// [n, 2] shifts, each image's uniform in [-max_shift, max_shift]² with probability p, a float32 [1]
+// tensor on the device (ADA's adaptive p is moved there: drawing never waits for the host).
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options);
 
 // Cutout (DeVries & Taylor 2017; DiffAugment's second augmentation): in each image of x [N, C, H, W]
@@ -24,9 +22,7 @@ at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const a
 at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t size);
 
 // [n, 2] corners for size × size cutouts of an h × w image, each image's square centred on a
-// uniform pixel with probability p; else placed off the image (nothing cut). p a number, or a
-// float32 [1] tensor on the device (ADA's adaptive p).
-at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, double p, const at::TensorOptions& options);
+// uniform pixel with probability p (as DrawShifts's); else placed off the image (nothing cut).
 at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options);
 
 }  // namespace onestep::dijs

@@ -144,8 +144,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       state_.Add("adamG.exp_avg_sq", &adam_g_->exp_avg_sq);
       state_.Add("adamD.exp_avg", &adam_d_->exp_avg);
       state_.Add("adamD.exp_avg_sq", &adam_d_->exp_avg_sq);
-      // The translations' probability lives on the device: the adaptive rule moves it there, inside
-      // the step (and its graph), and the draws read it there. A fixed one is never written.
+      // The augmentations' probability lives on the device: the draws read it there, and the adaptive
+      // rule moves it there, inside the step (and its graph). A fixed one is never written.
       augment_p_ = at::full({1}, options_.augment_shift > 0 || options_.augment_cutout > 0 ? options_.augment_probability : 0.0, images_.options().dtype(at::kFloat));
       if (Adaptive()) state_.Add("augmentProbability", &augment_p_);
       return 0;
@@ -202,7 +202,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.augment_speed_images > 0 && std::isfinite(p.augment_speed_images))) ThrowValueError("augmentSpeedImages must be a finite, positive number");
     if (p.augment_target > 0 && p.augment_shift == 0 && p.augment_cutout == 0)
       ThrowValueError("augmentTarget adapts the augmentations' probability: set augmentShift or augmentCutout too");
-    if (p.augment_cutout < 0 || p.augment_cutout > 64) ThrowValueError("augmentCutout must be between 0 and 64 pixels");
+    if (p.augment_cutout < 0) ThrowValueError("augmentCutout must not be negative (0: off)");
     if (!(p.augment_max_probability > 0 && p.augment_max_probability <= 1)) ThrowValueError("augmentMaxProbability must be in (0, 1]");
     if (p.augment_max_probability < 1 && p.augment_target == 0) ThrowValueError("augmentMaxProbability bounds the adapted p: set augmentTarget too");
     if (p.augment_target > 0 && p.augment_probability > p.augment_max_probability) ThrowValueError("augmentProbability (the first p) must not exceed augmentMaxProbability");
@@ -278,19 +278,13 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
         d.penalty_direction.push_back(parallel_.BlockRows(
             at::randn({penalised * global, config.in_channels, config.img_resolution, config.img_resolution}, images_.options()), b, penalised));
     if (o.augment_shift > 0) {
-      auto draw = [&](int64_t n) {
-        return Adaptive() ? dijs::DrawShifts(n, o.augment_shift, augment_p_, images_.options())
-                          : dijs::DrawShifts(n, o.augment_shift, o.augment_probability, images_.options());
-      };
+      auto draw = [&](int64_t n) { return dijs::DrawShifts(n, o.augment_shift, augment_p_, images_.options()); };
       for (int64_t r = 0; r < o.ratio_steps; ++r) d.shifts.push_back(parallel_.PairRows(draw(2 * global), b));
       d.shifts_g = rows(draw(global));
     }
     if (o.augment_cutout > 0) {
-      const int64_t h = config.img_resolution, w = config.img_resolution;
-      auto draw = [&](int64_t n) {
-        return Adaptive() ? dijs::DrawCutouts(n, o.augment_cutout, h, w, augment_p_, images_.options())
-                          : dijs::DrawCutouts(n, o.augment_cutout, h, w, o.augment_probability, images_.options());
-      };
+      const int64_t side = config.img_resolution;
+      auto draw = [&](int64_t n) { return dijs::DrawCutouts(n, o.augment_cutout, side, side, augment_p_, images_.options()); };
       for (int64_t r = 0; r < o.ratio_steps; ++r) d.cutouts.push_back(parallel_.PairRows(draw(2 * global), b));
       d.cutouts_g = rows(draw(global));
     }
@@ -586,7 +580,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
   at::Tensor factors_;  // see UploadFactors
-  at::Tensor augment_p_;  // [1] float32: the translations' probability (adapted with augmentTarget)
+  at::Tensor augment_p_;  // [1] float32: the augmentations' probability (adapted with augmentTarget)
   train::StepGraph graph_;
   Draws graph_draws_;
   at::Tensor graph_stats_;

@@ -45,7 +45,7 @@ using Backend = c10d::ProcessGroup;
 
 class C10dCollective final : public Collective {
  public:
-  C10dCollective(const GroupOptions& o) : rank_(o.rank), size_(o.size), capturable_(o.backend == "nccl") {
+  C10dCollective(const GroupOptions& o) : rank_(o.rank), size_(o.size) {
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<uint16_t>(o.master_port);
     store_options.isServer = o.rank == 0;
@@ -76,7 +76,13 @@ class C10dCollective final : public Collective {
   ~C10dCollective() override { Close(); }
   int Rank() const override { return rank_; }
   int Size() const override { return size_; }
-  bool Capturable() const override { return capturable_; }
+  bool Capturable() const override {
+#ifdef ONESTEP_WITH_NCCL
+    return nccl_ != nullptr;  // NCCL's all-reduces are device kernels; Gloo's wait on the host
+#else
+    return false;
+#endif
+  }
   void AllReduceSum(at::Tensor& t) override {
     std::vector<at::Tensor> tensors{t};
     try {
@@ -111,7 +117,6 @@ class C10dCollective final : public Collective {
   static std::string ClosedKey(int rank) { return "onestep/closed/" + std::to_string(rank); }
 
   int rank_, size_;
-  bool capturable_;
   std::atomic<bool> failed_{false};  // set on a worker thread, read by the destructor
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<Backend> group_;
