@@ -229,8 +229,11 @@ describe.runIf(hasCuda)('CUDA', () => {
     };
     const withDropout = await dropped(0.1);
     for (const s of withDropout) for (const v of Object.values(s)) expect(Number.isFinite(v)).toBe(true);
-    expect(await dropped(0.1), 'seeded graph runs with dropout').toEqual(withDropout);
-    expect((await dropped(0))[1]!.lossRatio, 'dropout changes the step').not.toBe(withDropout[1]!.lossRatio);
+    // Not bit for bit: the backward's atomic adds make GPU runs differ slightly (H200, fourteenth
+    // session: ≤ 2.5e-7 in the losses after 13 iterations); dropout itself moves lossRatio by 5e-3 and 7e-2
+    // at these two calls (CPU, eager, this configuration).
+    expectStatsClose(await dropped(0.1), withDropout, 1e-4, 'seeded graph runs with dropout');
+    expect(Math.abs((await dropped(0))[1]!.lossRatio - withDropout[1]!.lossRatio), 'dropout changes the step').toBeGreaterThan(1e-3);
     teacher.dispose();
   });
 
