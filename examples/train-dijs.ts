@@ -113,13 +113,17 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // Cutout squares of this side (pixels) in real and generated images before the ratio network sees
     // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Not yet measured in training.
     'augment-cutout': { type: 'string', default: '0' },
+    // Lookahead-minmax: every this many iterations both networks are pulled back to
+    // slow + α·(now − slow), slow being their weights that many iterations before (0: off); and α.
+    'lookahead-steps': { type: 'string', default: '0' },
+    'lookahead-alpha': { type: 'string', default: '0.5' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
     // Log, grids, checkpoint, curves and the final networks go here.
     out: { type: 'string', default: 'runs/dijs' },
     // Continue a run from its checkpoint (options from the file; --kimg counts all images). Rates,
-    // schedules, loss, noise levels, penalties, fixed-p translations, --ratio-dropout and
-    // --ema-halflife-kimg given beside it change for the rest of the run (a branch of it); options the
+    // schedules, loss, noise levels, penalties, fixed-p translations, --ratio-dropout, --lookahead-*
+    // and --ema-halflife-kimg given beside it change for the rest of the run (a branch of it); options the
     // checkpoint fixes (--ratio-head-hidden, --extra-ema-kimg, …) must agree with it.
     resume: { type: 'string' },
     // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
@@ -198,6 +202,7 @@ const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHea
   clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
   augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
   augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']),
+  lookaheadSteps: Number(args['lookahead-steps']), lookaheadAlpha: Number(args['lookahead-alpha']),
   extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
   ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
   precision: args.precision as Precision, cudaGraph: args['cuda-graph'],
@@ -211,6 +216,7 @@ const changeableFlags: Record<string, keyof DiJSResumeChanges> = {
   divergence: 'divergence', 'ratio-sigma': 'ratioSigma', 'generator-sigma': 'generatorSigma', 'weight-power': 'weightPower', 'ratio-steps': 'ratioSteps',
   'r1-gamma': 'r1Gamma', 'r2-gamma': 'r2Gamma', 'penalty-step': 'penaltyStep', 'augment-shift': 'augmentShift', 'augment-p': 'augmentProbability',
   'ratio-dropout': 'ratioDropout', 'augment-cutout': 'augmentCutout', 'ema-halflife-kimg': 'emaHalfLifeImages', 'ema-rampup-ratio': 'emaRampupRatio',
+  'lookahead-steps': 'lookaheadSteps', 'lookahead-alpha': 'lookaheadAlpha',
 };
 const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
   const o = 'options' in t ? t.options : t;
@@ -250,7 +256,8 @@ if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? 
   (trainer.options.augmentShift > 0 ? `, translations ≤ ${trainer.options.augmentShift} px (p ${trainer.options.augmentProbability}` +
     (trainer.options.augmentTarget > 0 ? `, adapted towards r = ${trainer.options.augmentTarget}${trainer.options.augmentMaxProbability < 1 ? ` up to ${trainer.options.augmentMaxProbability}` : ''}` : '') + ')' : '') +
   (trainer.options.augmentCutout > 0 ? `, cutouts of ${trainer.options.augmentCutout} px (p ${trainer.options.augmentProbability}${trainer.options.augmentTarget > 0 ? ', adapted' : ''})` : '') +
-  (trainer.options.ratioDropout > 0 ? `, ratio network dropout ${trainer.options.ratioDropout}` : ''));
+  (trainer.options.ratioDropout > 0 ? `, ratio network dropout ${trainer.options.ratioDropout}` : '') +
+  (trainer.options.lookaheadSteps > 0 ? `, lookahead every ${trainer.options.lookaheadSteps} iterations (α ${trainer.options.lookaheadAlpha})` : ''));
 
 const dump = Number(args['dump-samples']);
 const dumpEvery = Number(args['dump-every-kimg']) * 1000;

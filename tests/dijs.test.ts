@@ -743,6 +743,69 @@ describe('the fused DiJS step', () => {
     await expectError(() => new DiJSTrainer({ teacher, data, ratioDropout: 0.1, r1Gamma: 0.01 }), ErrorCode.InvalidArgValue, /cannot be combined with r1Gamma or r2Gamma/);
   });
 
+  it('pulls both networks back every lookaheadSteps iterations (Lookahead-minmax) to slow + α·(fast − slow); checkpointed, branchable', async () => {
+    type Weights = Map<string, Float32Array>;
+    const both = async (t: DiJSTrainer) => ({ g: await weights(t.onlineGenerator.net), d: await weights(t.ratio) });
+    // Largest |actual − (from + α·(to − from))| over every weight of both networks.
+    const offLerp = (actual: { g: Weights; d: Weights }, from: { g: Weights; d: Weights }, to: { g: Weights; d: Weights }, alpha: number) => {
+      let max = 0;
+      for (const key of ['g', 'd'] as const)
+        for (const [name, a] of actual[key]) {
+          const f = from[key].get(name)!, t = to[key].get(name)!;
+          for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - (f[i]! + alpha * (t[i]! - f[i]!))));
+        }
+      return max;
+    };
+    const make = (options: DiJSOptions) => {
+      manualSeed(9);
+      return new DiJSTrainer({ teacher, data, batchSize: 8, seed: 9, divergence: 'fkl', ...options });
+    };
+    // A plain run: its weights at the start, after 3 iterations (saved there) and after a 4th. Each
+    // run draws from the global stream, so they run one after the other from the same seed.
+    const plain = make({});
+    const start = await both(plain);
+    const plainStats = await plain.step(3);
+    const moved = await both(plain);
+    await plain.save(join(dir, 'plain.safetensors'));
+    await plain.step(1);
+    const fourth = await both(plain);
+    plain.dispose();
+
+    const ahead = make({ lookaheadSteps: 3, lookaheadAlpha: 0.25 });
+    expect(await ahead.step(3)).toEqual(plainStats);  // the same iterations; the pull-back ends the third
+    const pulled = await both(ahead);
+    expect(offLerp(pulled, start, moved, 0.25)).toBeLessThan(1e-6);
+    expect(offLerp(pulled, start, moved, 1)).toBeGreaterThan(1e-4);  // not the plain run's weights
+
+    // The slow weights travel with the checkpoint: saved between two pull-backs, the run resumes exactly.
+    await ahead.step(1);
+    await ahead.save(join(dir, 'lookahead.safetensors'));
+    const continued = await ahead.step(2);  // its second pull-back ends this call
+    const resumed = await DiJSTrainer.resume(join(dir, 'lookahead.safetensors'), data);
+    expect(resumed.options).toMatchObject({ lookaheadSteps: 3, lookaheadAlpha: 0.25 });
+    expect(await resumed.step(2)).toEqual(continued);
+    expect(maxWeightDifference(resumed.onlineGenerator.net, ahead.onlineGenerator.net)).toBe(0);
+    expect(maxWeightDifference(resumed.ratio, ahead.ratio)).toBe(0);
+    resumed.dispose();
+    // Turned off in a branch, the saved slow weights are left behind: the same iterations, no pull-back.
+    const off = await DiJSTrainer.resume(join(dir, 'lookahead.safetensors'), data, { change: { lookaheadSteps: 0 } });
+    expect(await off.step(2)).toEqual(continued);
+    expect(maxWeightDifference(off.onlineGenerator.net, ahead.onlineGenerator.net)).toBeGreaterThan(1e-4);
+    off.dispose();
+    ahead.dispose();
+
+    // Turned on in a branch of the plain run, the slow weights start from the checkpoint's.
+    const branch = await DiJSTrainer.resume(join(dir, 'plain.safetensors'), data, { change: { lookaheadSteps: 2 } });
+    await branch.step(1);  // the 4th iteration: a pull-back at every 2nd
+    expect(offLerp(await both(branch), moved, fourth, 0.5)).toBeLessThan(1e-6);
+    branch.dispose();
+
+    for (const lookaheadSteps of [-1, 1.5, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, lookaheadSteps }), ErrorCode.InvalidArgType, /lookaheadSteps must be a whole number of iterations/);
+    for (const lookaheadAlpha of [0, 1.5, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, lookaheadSteps: 5, lookaheadAlpha }), ErrorCode.InvalidArgValue, /lookaheadAlpha must be in \(0, 1\]/);
+  });
+
   it('rejects bad settings clearly', async () => {
     await expectError(() => new DiJSTrainer({ teacher, data, divergence: 'wasserstein' as 'js' }), ErrorCode.InvalidArgType, /divergence must be one of/);
     await expectError(() => new DiJSTrainer({ teacher, data, batchSize: 4096 }), ErrorCode.InvalidArgValue, /batchSize/);

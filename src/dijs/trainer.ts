@@ -145,6 +145,19 @@ export interface DiJSOptions {
    * (500 k EMA 3.88 at best against 3.50) with the same test − train gap (0.066 against 0.069).
    */
   ratioDropout?: number;
+  /**
+   * Lookahead-minmax (Chavdarova et al., ICLR 2021): every `lookaheadSteps` iterations both networks
+   * are pulled back towards their weights of that many iterations before,
+   * slow ← slow + lookaheadAlpha·(fast − slow), fast ← slow (Adam's moments are kept). In a
+   * two-player game the gradient field rotates and the iterates circle the equilibrium; the
+   * pull-back lands nearer it. From the shipped teacher the generator's iterates did circle a better
+   * point: its 2 000–4 000 k EMAs read 0.3–1 FID below the 500 k one late in the run while the
+   * 500 k one rose (bench/NOTES.md, thirteenth session). Outside the CUDA graph, on the same weights;
+   * the same on every process of a group; the slow weights are checkpointed. 0 (default): off.
+   */
+  lookaheadSteps?: number;
+  /** Lookahead's α in (0, 1]; 0.5 by default (the paper's). 1 is no lookahead. */
+  lookaheadAlpha?: number;
   /** 'fp32' (default), 'bf16' or 'bf16-autocast': see src/train/precision.ts. */
   precision?: Precision;
   /** Same as precision: 'bf16-autocast' (kept for older scripts). */
@@ -213,11 +226,12 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
 /**
  * The options a run may change when it resumes (`DiJSTrainer.resume(path, data, { change })`):
  * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations and
- * cutouts, the ratio network's dropout, the main EMA's half-life, the EMAs' ramp. Not those that shape the saved state (extra
+ * cutouts, the ratio network's dropout, the main EMA's half-life, the EMAs' ramp, lookahead (turned on,
+ * its slow weights start from the checkpoint's). Not those that shape the saved state (extra
  * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
  */
 export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
-  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio'] as const;
+  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio', 'lookaheadSteps', 'lookaheadAlpha'] as const;
 export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
 
 function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
@@ -248,7 +262,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
     augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? ((o.augmentTarget ?? 0) > 0 ? 0 : 1),
-    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, augmentCutout: o.augmentCutout ?? 0, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'), bf16: o.bf16 ?? false,
+    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, augmentCutout: o.augmentCutout ?? 0, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'),
+    lookaheadSteps: o.lookaheadSteps ?? 0, lookaheadAlpha: o.lookaheadAlpha ?? 0.5, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
   if (typeof options.cudaGraph !== 'boolean') throw typeError('cudaGraph must be a boolean');
@@ -272,6 +287,8 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (options.augmentTarget > 0 && options.augmentProbability > options.augmentMaxProbability) throw valueError(`augmentProbability (the first p, ${options.augmentProbability}) must not exceed augmentMaxProbability (${options.augmentMaxProbability})`);
   if (options.ratioDropout > 0 && (options.r1Gamma > 0 || options.r2Gamma > 0))
     throw valueError('ratioDropout cannot be combined with r1Gamma or r2Gamma: the penalties\' finite differences would measure the dropout\'s noise');
+  if (!Number.isInteger(options.lookaheadSteps) || options.lookaheadSteps < 0) throw typeError(`lookaheadSteps must be a whole number of iterations ≥ 0 (0: off), not ${options.lookaheadSteps}`);
+  if (typeof options.lookaheadAlpha !== 'number' || !(options.lookaheadAlpha > 0 && options.lookaheadAlpha <= 1)) throw valueError(`lookaheadAlpha must be in (0, 1], not ${options.lookaheadAlpha}`);
   checkSigmaDistribution('ratioSigma', options.ratioSigma);
   checkSigmaDistribution('generatorSigma', options.generatorSigma);
   return options;
@@ -324,7 +341,7 @@ export class DiJSTrainer {
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
           weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
-          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, augmentCutout: o.augmentCutout, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, augmentCutout: o.augmentCutout, lookaheadSteps: o.lookaheadSteps, lookaheadAlpha: o.lookaheadAlpha, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();
@@ -434,7 +451,9 @@ export class DiJSTrainer {
         fillModule(t.generator.net, ckpt.part('ema'));
         t.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
         fillModule(t.ratio, ckpt.part('ratio'));
-        t.#native.restore([...ckpt.part('trainer')].map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+        // A branch that turns lookahead off leaves the checkpoint's slow weights behind.
+        const carried = [...ckpt.part('trainer')].filter(([k]) => t.options.lookaheadSteps > 0 || !k.startsWith('lookahead.'));
+        t.#native.restore(carried.map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
       });
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;

@@ -12,6 +12,7 @@
 #include "../dist/collective.h"
 #include "../train/call_order.h"
 #include "../train/extra_emas.h"
+#include "../train/lookahead.h"
 #include "../train/optim.h"
 #include "../train/precision.h"
 #include "../train/state.h"
@@ -65,6 +66,8 @@ struct DiJSOptions {
   double augment_speed_images = 500e3;        // … by at most 1 per this many images
   double augment_max_probability = 1;         // … and never above this
   int64_t augment_cutout = 0;                 // cutout squares of this side (pixels), with the same p; 0 = off
+  int64_t lookahead_steps = 0;                // Lookahead-minmax: pull both networks back every this many steps; 0 = off
+  double lookahead_alpha = 0.5;               // … to slow + α·(fast − slow)
   train::Precision precision = train::Precision::kFloat32;
   bool cuda_graph = false;                    // replay each iteration from a CUDA graph
 };
@@ -148,6 +151,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // rule moves it there, inside the step (and its graph). A fixed one is never written.
       augment_p_ = at::full({1}, options_.augment_shift > 0 || options_.augment_cutout > 0 ? options_.augment_probability : 0.0, images_.options().dtype(at::kFloat));
       if (Adaptive()) state_.Add("augmentProbability", &augment_p_);
+      lookahead_.Init({{"generator", gen_flat_.get()}, {"ratio", ratio_flat_.get()}}, options_.lookahead_steps, options_.lookahead_alpha, state_);
       return 0;
     });
   }
@@ -182,6 +186,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.augment_speed_images = NumberField(o, "augmentSpeedImages", p.augment_speed_images);
     p.augment_max_probability = NumberField(o, "augmentMaxProbability", 1);
     p.augment_cutout = static_cast<int64_t>(NumberField(o, "augmentCutout", 0));
+    p.lookahead_steps = static_cast<int64_t>(NumberField(o, "lookaheadSteps", 0));
+    p.lookahead_alpha = NumberField(o, "lookaheadAlpha", p.lookahead_alpha);
     p.precision = train::PrecisionField(o);
     p.cuda_graph = train::BoolField(o, "cudaGraph", false);
     if (!(p.sigma_init > 0)) ThrowValueError("sigmaInit must be positive");
@@ -203,6 +209,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (p.augment_target > 0 && p.augment_shift == 0 && p.augment_cutout == 0)
       ThrowValueError("augmentTarget adapts the augmentations' probability: set augmentShift or augmentCutout too");
     if (p.augment_cutout < 0) ThrowValueError("augmentCutout must not be negative (0: off)");
+    if (p.lookahead_steps < 0) ThrowValueError("lookaheadSteps must not be negative (0: off)");
+    if (!(p.lookahead_alpha > 0 && p.lookahead_alpha <= 1)) ThrowValueError("lookaheadAlpha must be in (0, 1]");
     if (!(p.augment_max_probability > 0 && p.augment_max_probability <= 1)) ThrowValueError("augmentMaxProbability must be in (0, 1]");
     if (p.augment_max_probability < 1 && p.augment_target == 0) ThrowValueError("augmentMaxProbability bounds the adapted p: set augmentTarget too");
     if (p.augment_target > 0 && p.augment_probability > p.augment_max_probability) ThrowValueError("augmentProbability (the first p) must not exceed augmentMaxProbability");
@@ -451,6 +459,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       graph_.Replay();
       stats = graph_stats_;
     }
+    // Outside the graph, on the weights it reads in place; the same step count on every process.
+    lookahead_.AfterStep(adam_g_->steps);
     total = total.defined() ? total.add_(stats) : stats.clone();
   }
 
@@ -543,7 +553,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
-      state_.Restore(info[0], images_.device(), sampler_);
+      lookahead_.AfterRestore(state_.Restore(info[0], images_.device(), sampler_));
       images_seen_ = GetNumber(info, 1, "imagesSeen");
       adam_g_->steps = GetInt(info, 2, "stepsG");
       adam_d_->steps = GetInt(info, 3, "stepsD");
@@ -559,6 +569,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     gen_flat_.reset();
     ema_flat_.reset();
     extra_emas_.Clear();
+    lookahead_.Clear();
     ratio_flat_.reset();
     graph_.Reset();
     graph_draws_ = Draws();
@@ -577,6 +588,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   DiJSOptions options_;
   std::unique_ptr<FlatParameters> gen_flat_, ema_flat_, ratio_flat_;
   train::ExtraEmas extra_emas_;  // beside the main EMA (options.extraEmas)
+  train::Lookahead lookahead_;   // options.lookaheadSteps: off by default
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
   at::Tensor factors_;  // see UploadFactors

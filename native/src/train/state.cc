@@ -24,8 +24,9 @@ std::vector<std::pair<std::string, at::Tensor>> TrainerState::Snapshot(const c10
   return out;
 }
 
-void TrainerState::Restore(const Napi::Value& value, const c10::Device& device, EpochSampler& sampler) const {
+std::vector<std::string> TrainerState::Restore(const Napi::Value& value, const c10::Device& device, EpochSampler& sampler) const {
   if (!value.IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
+  std::vector<std::string> restored;
   Napi::Array list = value.As<Napi::Array>();
   at::NoGradGuard no_grad;
   for (uint32_t i = 0; i < list.Length(); ++i) {
@@ -41,7 +42,9 @@ void TrainerState::Restore(const Napi::Value& value, const c10::Device& device, 
     if (slot == slots_.end()) ThrowValueError("unknown trainer state '" + name + "'");
     if (!slot->second->sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");
     slot->second->copy_(t);
+    restored.push_back(name);
   }
+  return restored;
 }
 
 }  // namespace onestep::train

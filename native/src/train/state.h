@@ -21,7 +21,9 @@ class TrainerState {
   // Copies of every registered tensor, the generator state and the sampler's permutation.
   std::vector<std::pair<std::string, at::Tensor>> Snapshot(const c10::Device& device, const EpochSampler& sampler) const;
   // Puts back a [[name, handle], …] array made from a Snapshot (the sampler's position is set apart).
-  void Restore(const Napi::Value& list, const c10::Device& device, EpochSampler& sampler) const;
+  // Returns the names of the registered tensors it set: a checkpoint made before a tensor was
+  // registered (a run branched with a new setting) leaves that one as the trainer made it.
+  std::vector<std::string> Restore(const Napi::Value& list, const c10::Device& device, EpochSampler& sampler) const;
 
  private:
   std::vector<std::pair<std::string, at::Tensor*>> slots_;
