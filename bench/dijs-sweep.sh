@@ -74,7 +74,9 @@ for name in sys.argv[1:]:
     overfit = lambda r: (f" d train {r['ratioLogitTrainImages']:+.3f} test {r['ratioLogitTestImages']:+.3f}" if 'ratioLogitTestImages' in r else '') + \
         (f" |∇d|² {r['ratioInputGradSqTrainImages']:.3g}" if 'ratioInputGradSqTrainImages' in r else '')
     extras = lambda r: ''.join(f", EMA {e['halfLifeKimg']:g} k {e['fid']:.2f}{' best' if e.get('best') else ''}" for e in r.get('extraEmas', []))
-    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
+    # μ: the main EMA's FID mean term (fidMean; the rest of its FID is the covariance term).
+    mean = lambda r: f" μ {r['fidMean']:.2f}" if 'fidMean' in r else ''
+    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{mean(r)}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
     print(f"{name}: " + ('; '.join(points) or 'no FID yet'))
 PY
 }

@@ -30,7 +30,7 @@ export { TeacherTrainer } from './edm/teacher-trainer.js';
 export type { TeacherTrainingOptions, TeacherStepStats } from './edm/teacher-trainer.js';
 export { saveImageGrid } from './image/grid.js';
 export { Classifier, DEFAULT_CLASSIFIER_PATH } from './eval/classifier.js';
-export { evaluate, fid, precisionRecall } from './eval/metrics.js';
+export { evaluate, fid, fidMeanTerm, precisionRecall } from './eval/metrics.js';
 export type { Evaluation, ImageSource } from './eval/metrics.js';
 export { ImageDataset } from './data/image-dataset.js';
 export { oneHotLabels } from './dijs/class-labels.js';

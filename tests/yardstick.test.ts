@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, EDMNetwork, ErrorCode, evaluate, FashionMNIST, fid, manualSeed, memory, OneStepGenerator, precisionRecall, randn, tensor,
+  Classifier, EDMNetwork, ErrorCode, evaluate, FashionMNIST, fid, fidMeanTerm, manualSeed, memory, OneStepGenerator, precisionRecall, randn, tensor,
 } from '../src/index.js';
 import { packageRoot } from '../src/native.js';
 import { expectError, forceGc } from './helpers.js';
@@ -14,9 +14,11 @@ describe('FID and precision/recall', () => {
     const a = randn([20_000, 8], { dtype: 'float64' });
     const b = randn([20_000, 8], { dtype: 'float64' }).add(0.5);
     expect(await fid(a, b)).toBeCloseTo(2, 1);
+    expect(await fidMeanTerm(a, b)).toBeCloseTo(2, 1);  // all of it the mean term
     // N(0, I) against N(0, 4I): FID = tr(I + 4I − 2·2I) = 8.
     const c = randn([20_000, 8], { dtype: 'float64' }).mul(2);
     expect(await fid(a, c)).toBeCloseTo(8, 0);
+    expect(await fidMeanTerm(a, c)).toBeLessThan(0.01);  // none of it
     // The same distribution: near zero; identical sets: zero to rounding.
     expect(await fid(a, a)).toBeLessThan(1e-8);
     const same = await precisionRecall(a.slice(0, 0, 2000), randn([2000, 8], { dtype: 'float64' }), 3);
@@ -28,6 +30,8 @@ describe('FID and precision/recall', () => {
 
   it('rejects mismatched feature sets', async () => {
     await expectError(() => fid(randn([10, 4]), randn([10, 5])), ErrorCode.InvalidArgValue, /same D/);
+    await expectError(() => fidMeanTerm(randn([10, 4]), randn([10, 5])), ErrorCode.InvalidArgValue, /same D/);
+    await expectError(() => fidMeanTerm(randn([10]), randn([10])), ErrorCode.InvalidArgValue, /features \[N, D\]/);
     await expectError(() => precisionRecall(randn([5, 4]), randn([5, 4]), 5), ErrorCode.InvalidArgValue, /k must/);
   });
 });
@@ -41,6 +45,8 @@ describe('shipped models', () => {
     const train = await FashionMNIST.load({ split: 'train', limit: 2000 });
     const result = await evaluate(train.images, { n: 2000, classifier, reference: test });
     expect(result.fid).toBeLessThan(10);
+    expect(result.fidMean).toBeGreaterThan(0);
+    expect(result.fidMean).toBeLessThan(result.fid);
     for (const share of result.histogram) expect(share).toBeGreaterThan(0.05);
     test.dispose();
     train.dispose();

@@ -58,6 +58,8 @@ export interface SessionOptions {
 export interface ExtraEmaEvaluation {
   halfLifeKimg: number;
   fid: number;
+  /** FID's mean term (Evaluation.fidMean). */
+  fidMean: number;
   precision: number;
   recall: number;
   /** With keepBest: its FID against the selection (training) images, and whether it became the best snapshot. */
@@ -119,16 +121,16 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
       for (const [i, generator] of trainer.extraEmaGenerators.entries()) {
         const extra = await sampleInChunks(generator, evalSamples);
         try {
-          const { fid, precision, recall } = await evaluate(extra, { n: evalSamples, classifier, reference });
+          const { fid, fidMean, precision, recall } = await evaluate(extra, { n: evalSamples, classifier, reference });
           const halfLifeKimg = trainer.options.extraEmaHalfLives[i]! / 1000;
           const chosenExtra = best && await best.consider(extra, kimg, classifier, (path) => generator.save(path), halfLifeKimg);
-          extraEmas.push({ halfLifeKimg, fid, precision, recall, ...chosenExtra });
+          extraEmas.push({ halfLifeKimg, fid, fidMean, precision, recall, ...chosenExtra });
         } finally {
           extra.dispose();
         }
       }
       evaluations.push({ ...result, kimg, ...(extraEmas.length > 0 && { extraEmas }) });
-      log({ kimg, fid: result.fid, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n, ...chosen,
+      log({ kimg, fid: result.fid, fidMean: result.fidMean, precision: result.precision, recall: result.recall, histogram: result.histogram, samples: result.n, ...chosen,
         ratioLogitTrainImages: overfit.train, ratioLogitTestImages: overfit.test, ratioInputGradSqTrainImages: overfit.inputGradSq, ...(extraEmas.length > 0 && { extraEmas }) });
     } finally {
       images.dispose();

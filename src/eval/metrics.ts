@@ -5,7 +5,7 @@
  * class histogram of the samples.
  */
 import { FashionMNIST, type ImageSet } from '../data/fashion-mnist.js';
-import { typeError } from '../errors.js';
+import { typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import { cat } from '../creation.js';
 import { Tensor, tidy } from '../tensor.js';
@@ -15,6 +15,15 @@ export async function fid(a: Tensor, b: Tensor): Promise<number> {
   return native().fid(a.handle, b.handle);
 }
 
+/**
+ * FID's first term, ‖μ_a − μ_b‖² (float64): the part of the FID a shift of the average features makes
+ * (a brightness or contrast drift, a class-mix change); the rest is the covariance term.
+ */
+export async function fidMeanTerm(a: Tensor, b: Tensor): Promise<number> {
+  if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== b.shape[1]) throw valueError(`fidMeanTerm needs features [N, D] and [M, D] of the same D, not [${a.shape}] and [${b.shape}]`);
+  return tidy(() => a.toSync('float64').mean({ dim: 0 }).sub(b.toSync('float64').mean({ dim: 0 })).square().sum().item() as number);
+}
+
 export async function precisionRecall(real: Tensor, fake: Tensor, k = 3): Promise<{ precision: number; recall: number }> {
   return native().precisionRecall(real.handle, fake.handle, k);
 }
@@ -22,6 +31,8 @@ export async function precisionRecall(real: Tensor, fake: Tensor, k = 3): Promis
 export interface Evaluation {
   n: number;
   fid: number;
+  /** FID's mean term ‖μ_fake − μ_real‖² (fidMeanTerm); fid − fidMean is the covariance term. */
+  fidMean: number;
   precision: number;
   recall: number;
   /** Fraction of samples the classifier puts in each class. */
@@ -62,7 +73,7 @@ export async function evaluate(source: ImageSource, options: { n?: number; class
     const counts = (await predicted.toTypedArray()) as BigInt64Array;
     const histogram = new Array<number>(10).fill(0);
     for (const c of counts) histogram[Number(c)]! += 1 / counts.length;
-    return { n: quantised.shape[0]!, fid: await fid(real, fake), ...(await precisionRecall(real, fake, options.k ?? 3)), histogram };
+    return { n: quantised.shape[0]!, fid: await fid(real, fake), fidMean: await fidMeanTerm(fake, real), ...(await precisionRecall(real, fake, options.k ?? 3)), histogram };
   } finally {
     for (const t of made) t.dispose();
     // What was loaded here is freed here; what the caller passed stays the caller's.
