@@ -78,13 +78,7 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
   const Group group(shape);
   const int hw = static_cast<int>(shape.hw), vectors = group.count / kVector;
   ChannelSums sums(shared, group.count / hw);
-  const T* x = x_all + group.Offset(shape);
-  const T* dy = dy_all + group.Offset(shape);
-  T* dx = dx_all + group.Offset(shape);
-  const float* shift = shift_all ? shift_all + group.ChannelIndex(shape) : nullptr;
-  const float* weight = weight_all + group.first_channel;
-  const float* bias = bias_all + group.first_channel;
-  const float mean = mean_in[group.index], rstd = rstd_in[group.index];
+  const BackwardSlices<T> in(group, shape, dy_all, x_all, shift_all, weight_all, bias_all, mean_in, rstd_in, dx_all);
   // When a channel is a multiple of 32 vectors long, a warp's vectors at each k share one channel:
   // the warp sums first and one lane adds to shared memory (else every thread adds its own).
   const bool warp_shares_channel = hw % (32 * kVector) == 0;
@@ -98,13 +92,13 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
     float a = 0.f, b = 0.f, e = 0.f;
     if (mine) {
       float xs[kVector];
-      LoadVector(x, i, xs);
-      LoadVector(dy, i, dz[k]);
-      const float s = shift ? shift[c] : 0.f;
+      LoadVector(in.x, i, xs);
+      LoadVector(in.dy, i, dz[k]);
+      const float s = in.shift ? in.shift[c] : 0.f;
 #pragma unroll
       for (int j = 0; j < kVector; ++j) {
-        xhat[k][j] = (xs[j] + s - mean) * rstd;
-        dz[k][j] = PreActivationGrad<kSilu>(dz[k][j], xhat[k][j], weight[c], bias[c]);
+        xhat[k][j] = (xs[j] + s - in.mean) * in.rstd;
+        dz[k][j] = PreActivationGrad<kSilu>(dz[k][j], xhat[k][j], in.weight[c], in.bias[c]);
         a += dz[k][j];
         b += dz[k][j] * xhat[k][j];
         e += xhat[k][j];
@@ -120,20 +114,20 @@ CachedBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T
   }
   __syncthreads();
 
-  const GroupGradient grad(sums, weight, group.count, rstd);
+  const GroupGradient grad(sums, in.weight, group.count, in.rstd);
 #pragma unroll
   for (int k = 0; k < kVectors; ++k) {
     const int vector = threadIdx.x + k * kCachedThreads;
     if (vector < vectors) {
       const int i = vector * kVector;
-      const float w = weight[i / hw];
+      const float w = in.weight[i / hw];
       float out[kVector];
 #pragma unroll
       for (int j = 0; j < kVector; ++j) out[j] = grad.Dx(dz[k][j], xhat[k][j], w);
-      StoreVector(dx, i, out);
+      StoreVector(in.dx, i, out);
     }
   }
-  grad.WriteChannels(sums, weight, hw, group.ChannelIndex(shape), dweight_nc, dbias_nc, dshift_all);
+  grad.WriteChannels(sums, in.weight, hw, group.ChannelIndex(shape), dweight_nc, dbias_nc, dshift_all);
 }
 
 }  // namespace onestep::kernels::cuda::detail

@@ -122,4 +122,27 @@ struct Group {
   __device__ int64_t ChannelIndex(const GroupNormShape& s) const { return static_cast<int64_t>(sample) * s.channels + first_channel; }
 };
 
+// A backward block's share of the kernel's arguments: its group's slices of x, dy and dx, of the
+// per-channel shift (null: none), weight and bias, and the forward's statistics of the group.
+template <typename T>
+struct BackwardSlices {
+  const T* __restrict__ x;
+  const T* __restrict__ dy;
+  T* __restrict__ dx;
+  const float* __restrict__ shift;
+  const float* __restrict__ weight;
+  const float* __restrict__ bias;
+  float mean, rstd;
+  __device__ BackwardSlices(const Group& group, const GroupNormShape& shape, const T* dy_all, const T* x_all, const float* shift_all,
+                            const float* weight_all, const float* bias_all, const float* mean_in, const float* rstd_in, T* dx_all)
+      : x(x_all + group.Offset(shape)),
+        dy(dy_all + group.Offset(shape)),
+        dx(dx_all + group.Offset(shape)),
+        shift(shift_all ? shift_all + group.ChannelIndex(shape) : nullptr),
+        weight(weight_all + group.first_channel),
+        bias(bias_all + group.first_channel),
+        mean(mean_in[group.index]),
+        rstd(rstd_in[group.index]) {}
+};
+
 }  // namespace onestep::kernels::cuda::detail

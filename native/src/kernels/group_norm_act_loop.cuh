@@ -55,17 +55,11 @@ LoopBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T* 
   const Group group(shape);
   const int hw = static_cast<int>(shape.hw);
   ChannelSums sums(shared, group.count / hw);
-  const T* x = x_all + group.Offset(shape);
-  const T* dy = dy_all + group.Offset(shape);
-  T* dx = dx_all + group.Offset(shape);
-  const float* shift = shift_all ? shift_all + group.ChannelIndex(shape) : nullptr;
-  const float* weight = weight_all + group.first_channel;
-  const float* bias = bias_all + group.first_channel;
-  const float mean = mean_in[group.index], rstd = rstd_in[group.index];
+  const BackwardSlices<T> in(group, shape, dy_all, x_all, shift_all, weight_all, bias_all, mean_in, rstd_in, dx_all);
   // x̂ and dL/dz at element i of channel c (the forward recomputed: nothing else was kept).
   auto gradients = [&](int i, int c, float& xhat, float& dz) {
-    xhat = ((shift ? Load(x, i) + shift[c] : Load(x, i)) - mean) * rstd;
-    dz = PreActivationGrad<kSilu>(Load(dy, i), xhat, weight[c], bias[c]);
+    xhat = ((in.shift ? Load(in.x, i) + in.shift[c] : Load(in.x, i)) - in.mean) * in.rstd;
+    dz = PreActivationGrad<kSilu>(Load(in.dy, i), xhat, in.weight[c], in.bias[c]);
   };
 
   // Pass 1: each warp takes a (channel, part) task so that all warps work when the group has
@@ -89,14 +83,14 @@ LoopBackwardKernel(GroupNormShape shape, const T* __restrict__ dy_all, const T* 
   }
   __syncthreads();
 
-  const GroupGradient grad(sums, weight, group.count, rstd);
+  const GroupGradient grad(sums, in.weight, group.count, in.rstd);
   for (int i = threadIdx.x; i < group.count; i += kLoopThreads) {
     const int c = i / hw;
     float xhat, dz;
     gradients(i, c, xhat, dz);
-    Store(dx, i, grad.Dx(dz, xhat, weight[c]));
+    Store(in.dx, i, grad.Dx(dz, xhat, in.weight[c]));
   }
-  grad.WriteChannels(sums, weight, hw, group.ChannelIndex(shape), dweight_nc, dbias_nc, dshift_all);
+  grad.WriteChannels(sums, in.weight, hw, group.ChannelIndex(shape), dweight_nc, dbias_nc, dshift_all);
 }
 
 }  // namespace onestep::kernels::cuda::detail
