@@ -114,8 +114,9 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Not yet measured in training.
     'augment-cutout': { type: 'string', default: '0' },
     // Lookahead-minmax: every this many iterations both networks are pulled back to
-    // slow + α·(now − slow), slow being their weights that many iterations before (0: off); and α.
+    // slow + α·(now − slow), slow being their weights that many iterations before (0: off).
     'lookahead-steps': { type: 'string', default: '0' },
+    // Lookahead's α in (0, 1] (1: no pull-back).
     'lookahead-alpha': { type: 'string', default: '0.5' },
     // Seeds the weights, the data order and the noise.
     seed: { type: 'string', default: '0' },
