@@ -209,9 +209,9 @@ export async function trainSession(trainer: DiJSTrainer, options: SessionOptions
     yardstick?.classifier.dispose();
   }
   if (lead) writeCurves(logPath, out);
-  if (!last) throw valueError(`nothing to train: ${trainer.imagesSeen} images already seen, target ${images}`);
   const kept = best?.record && { ...best.record, path: best.path };
-  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds, last, evaluations, warnings, ...(kept && { best: kept }) };
+  return { imagesSeen: trainer.imagesSeen, seconds, imagesPerSecond: (trainer.imagesSeen - startImages) / seconds,
+    last: last!, /* at least one call ran: the target was checked above */ evaluations, warnings, ...(kept && { best: kept }) };
 }
 
 /** The classifier, the test images and the training split's last `n` images, on `device`; all freed if one fails to load. */

@@ -451,9 +451,7 @@ export class DiJSTrainer {
         fillModule(t.generator.net, ckpt.part('ema'));
         t.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
         fillModule(t.ratio, ckpt.part('ratio'));
-        // A branch that turns lookahead off leaves the checkpoint's slow weights behind.
-        const carried = [...ckpt.part('trainer')].filter(([k]) => t.options.lookaheadSteps > 0 || !k.startsWith('lookahead.'));
-        t.#native.restore(carried.map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+        t.#native.restore([...ckpt.part('trainer')].map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
       });
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;

@@ -122,7 +122,7 @@ Napi::Value CutoutImagesOp(const Napi::CallbackInfo& info) {
   if (corners.scalar_type() != at::kLong || corners.dim() != 2 || corners.size(0) != x.size(0) || corners.size(1) != 2)
     ThrowValueError("corners must be an int64 [N, 2] tensor (row, column) with one row per image");
   if (corners.device() != x.device()) ThrowValueError("images and corners must be on the same device");
-  if (size < 1 || size > std::min(x.size(2), x.size(3))) ThrowValueError("size must be from 1 to the image's side (" + std::to_string(size) + ")");
+  if (size < 1 || size > std::min(x.size(2), x.size(3))) ThrowValueError("size must be from 1 to the image's side (" + std::to_string(std::min(x.size(2), x.size(3))) + "), not " + std::to_string(size));
   return TensorHandle::Wrap(info.Env(), dijs::CutoutImages(x, corners, size));
 }
 

@@ -8,7 +8,11 @@ void Lookahead::Init(const std::vector<std::pair<std::string, FlatParameters*>>&
   steps_ = steps;
   alpha_ = alpha;
   nets_.clear();
-  if (steps <= 0) return;
+  if (steps <= 0) {
+    // Off: the slow weights of a checkpoint saved with it on are left behind.
+    for (const auto& net : nets) state.Ignore("lookahead." + net.first);
+    return;
+  }
   nets_.reserve(nets.size());  // the state keeps pointers to the slow tensors: no reallocation after this
   for (const auto& [name, fast] : nets) nets_.push_back({name, fast, fast->data.detach().clone()});
   for (Net& net : nets_) state.Add("lookahead." + net.name, &net.slow);

@@ -16,7 +16,7 @@ namespace onestep::train {
 class Lookahead {
  public:
   // Slow copies of each named flat buffer, registered with `state` as "lookahead.<name>" so that
-  // checkpoints carry them. `steps` 0: off (nothing is copied or registered).
+  // checkpoints carry them. `steps` 0: off (nothing is copied; a checkpoint's slow weights are ignored).
   void Init(const std::vector<std::pair<std::string, FlatParameters*>>& nets, int64_t steps, double alpha, TrainerState& state);
   // Called after optimiser step `step` (1-based, restored on resume): the pull-back every `steps`.
   void AfterStep(int64_t step);

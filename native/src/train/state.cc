@@ -38,6 +38,7 @@ std::vector<std::string> TrainerState::Restore(const Napi::Value& value, const c
     const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
     if (name == "rng.state") { SetGeneratorState(device, t); continue; }
     if (name == "data.permutation") { sampler.permutation = t.to(device, at::kLong).clone(); continue; }
+    if (std::find(ignored_.begin(), ignored_.end(), name) != ignored_.end()) continue;
     auto slot = std::find_if(slots_.begin(), slots_.end(), [&](const auto& s) { return s.first == name; });
     if (slot == slots_.end()) ThrowValueError("unknown trainer state '" + name + "'");
     if (!slot->second->sizes().equals(t.sizes())) ThrowValueError("trainer state '" + name + "' has the wrong shape");

@@ -18,6 +18,9 @@ class TrainerState {
  public:
   // Registers a tensor of the trainer under `name` (it must outlive this object).
   void Add(const std::string& name, at::Tensor* slot) { slots_.emplace_back(name, slot); }
+  // A name a checkpoint may carry that this trainer does not use (state of a setting a resumed
+  // branch turned off): restore skips it instead of refusing it as unknown.
+  void Ignore(const std::string& name) { ignored_.push_back(name); }
   // Copies of every registered tensor, the generator state and the sampler's permutation.
   std::vector<std::pair<std::string, at::Tensor>> Snapshot(const c10::Device& device, const EpochSampler& sampler) const;
   // Puts back a [[name, handle], …] array made from a Snapshot (the sampler's position is set apart).
@@ -27,6 +30,7 @@ class TrainerState {
 
  private:
   std::vector<std::pair<std::string, at::Tensor*>> slots_;
+  std::vector<std::string> ignored_;
 };
 
 }  // namespace onestep::train
