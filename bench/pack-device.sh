@@ -43,7 +43,9 @@ if [ "${1:-}" = "--eval" ]; then
   files="t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
   [ "${2:-}" = "--train" ] && files="$files train-images-idx3-ubyte train-labels-idx1-ubyte"
   for f in $files; do
-    [ -s "$cache/$f.xz" ] || zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz"
+    # Through a temporary name: a failed zcat (dataset not installed yet) would otherwise leave a
+    # valid xz of nothing in the cache, and every later pack would ship an empty file.
+    [ -s "$cache/$f.xz" ] || { zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz.tmp" && mv "$cache/$f.xz.tmp" "$cache/$f.xz"; }
     cp "$cache/$f.xz" "$dir/"
   done
   cp ../shared/tools/device/prelude.sh models/fmnist-classifier.safetensors "$dir/"

@@ -13,6 +13,12 @@ import { adoptIntoScope, makeTidy, type Disposable } from './scope.js';
 /** 'cpu', 'cuda' or 'cuda:N'. */
 export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 
+/** Whether two device names mean the same device ('cuda' is 'cuda:0', as in libtorch's default). */
+export function sameDevice(a: string, b: string): boolean {
+  const canonical = (d: string) => (d === 'cuda' ? 'cuda:0' : d);
+  return canonical(a) === canonical(b);
+}
+
 // The safety net: a Tensor dropped without dispose() frees its handle after collection. The
 // registry holds the handle, so the handle outlives its Tensor until this runs.
 const finalizer = new FinalizationRegistry<NativeHandle>((handle) => handle.dispose());

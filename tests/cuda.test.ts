@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
+import { Classifier, conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, evaluate, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, rand, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
 import { expectAdaptiveP, expectError, hasCuda, values } from './helpers.js';
 
@@ -312,6 +312,28 @@ describe.runIf(hasCuda)('CUDA', () => {
       cuda.setFusedKernels(true); // the default, whatever failed above
       teacher.dispose();
     }
+  });
+
+  it('measures CUDA samples with the yardstick: evaluate loads it on their device; a CPU classifier refuses them by name', async () => {
+    // The bug this guards: evaluate() loaded its classifier on the CPU whatever the images' device,
+    // and failed with libtorch's "Input type (CUDAFloatType) and weight type (CPUFloatType)".
+    // Random images as both sides (the test pack carries no Fashion-MNIST), the reference on the CPU.
+    manualSeed(0);
+    const images = rand([200, 1, 32, 32]).mul(2).sub(1);
+    const reference = { images, labels: zeros([200], { dtype: 'int64' }), classes: [], dispose() {} };
+    const onGpu = await images.to('cuda');
+    const onCpu = await evaluate(images, { n: 200, reference });
+    const measured = await evaluate(async (n) => onGpu.slice(0, 0, n), { n: 200, batch: 100, reference });
+    expect(Math.abs(measured.fid - onCpu.fid)).toBeLessThan(1e-3 * Math.max(1, onCpu.fid));
+    const cpuClassifier = await Classifier.load();
+    // A classifier passed in stays on its device; the images go to it.
+    const moved = await evaluate(onGpu, { n: 200, classifier: cpuClassifier, reference });
+    expect(Math.abs(moved.fid - onCpu.fid)).toBeLessThan(1e-6 * Math.max(1, onCpu.fid));
+    await expectError(() => cpuClassifier.features(onGpu), ErrorCode.InvalidArgValue, /images are on cuda:0 but the classifier is on cpu/);
+    cpuClassifier.dispose();
+    onGpu.dispose();
+    images.dispose();
+    reference.labels.dispose();
   });
 
   it('samples in bf16 close to float32, and writes a kernel trace', async () => {

@@ -89,6 +89,14 @@ describe('shipped models', () => {
     await expect(evaluate(failing, { n: 20, batch: 10, classifier, reference })).rejects.toThrow(/the generator failed/);
     expect(memory()).toEqual(before);
     await expectError(() => evaluate('images' as never, { classifier, reference }), ErrorCode.InvalidArgType, /evaluate needs images/);
+    // Without a classifier, evaluate loads its own where the images are, and frees it.
+    let drawn = 0;
+    const inOrder = async (count: number) => reference.images.slice(0, drawn, (drawn += count));
+    const own = await evaluate(inOrder, { n: 20, batch: 10, reference });
+    expect(own.fid).toBeCloseTo(result.fid, 6);
+    calls = 0;
+    await expect(evaluate(failing, { n: 20, batch: 10, reference })).rejects.toThrow(/the generator failed/);
+    expect(memory()).toEqual(before);
     reference.dispose();
     classifier.dispose();
   });

@@ -9,7 +9,7 @@ import type { ImageSet } from '../data/fashion-mnist.js';
 import { typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import type { NativeHandle } from '../native-types.js';
-import type { Device } from '../tensor.js';
+import { sameDevice, type Device } from '../tensor.js';
 import { fillModule } from '../checkpoint/load-into.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { disposeOnThrow } from '../scope.js';
@@ -313,8 +313,7 @@ export class DiJSTrainer {
     if (!args || !(args.teacher instanceof EDMNetwork)) throw typeError('DiJSTrainer needs { teacher }: an EDMNetwork (e.g. EDMNetwork.load of the teacher)');
     if (!args.data?.images) throw typeError('DiJSTrainer needs { data } from FashionMNIST.load or ImageDataset.load');
     const device = args.device ?? args.data.images.device;
-    const canonical = (d: string) => (d === 'cuda' ? 'cuda:0' : d);
-    if (canonical(args.data.images.device) !== canonical(device)) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
+    if (!sameDevice(args.data.images.device, device)) throw typeError(`the data are on ${args.data.images.device} but training runs on ${device}: load them there`);
     if (args.teacher.config.labelDim > 0 && args.data.labeled === false) throw typeError('the teacher is class-conditional but the data set has no labels');
     if (args.processGroup !== undefined && !(args.processGroup instanceof ProcessGroup)) throw typeError('processGroup must come from ProcessGroup.init()');
     this.options = Object.freeze(resolveOptions(args));

@@ -8,7 +8,7 @@ import { FashionMNIST, type ImageSet } from '../data/fashion-mnist.js';
 import { typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import { cat } from '../creation.js';
-import { Tensor, tidy } from '../tensor.js';
+import { sameDevice, Tensor, tidy } from '../tensor.js';
 import { Classifier } from './classifier.js';
 
 export async function fid(a: Tensor, b: Tensor): Promise<number> {
@@ -56,19 +56,25 @@ export async function makeImages(make: (count: number) => Promise<Tensor>, n: nu
 export async function evaluate(source: ImageSource, options: { n?: number; classifier?: Classifier; reference?: ImageSet; k?: number; batch?: number } = {}): Promise<Evaluation> {
   if (!(source instanceof Tensor) && typeof source !== 'function') throw typeError('evaluate needs images or a function that makes them');
   const n = options.n ?? 10_000;
-  const classifier = options.classifier ?? await Classifier.load();
+  let classifier = options.classifier;
   let reference: ImageSet | undefined;
   // Every tensor made here is freed here, also when making the images fails half-way.
   const made: Tensor[] = [];
   const keep = (t: Tensor): Tensor => (made.push(t), t);
   try {
-    reference = options.reference ?? await FashionMNIST.load({ split: 'test', device: classifier.device });
     const images = keep(source instanceof Tensor ? source.slice(0, 0, n) : await makeImages(source, n, options.batch));
+    // The yardstick loads where the images are (a GPU generator's samples are measured on that GPU);
+    // a classifier passed in stays where it is, and the images go to it.
+    classifier ??= await Classifier.load(undefined, { device: images.device });
+    reference = options.reference ?? await FashionMNIST.load({ split: 'test', device: classifier.device });
+    const device = classifier.device;
+    const onClassifier = async (t: Tensor) => (sameDevice(t.device, device) ? t : keep(await t.to(device)));
+    const onDevice = await onClassifier(images);
     // As EDM's generate.py writes PNGs: clamp and quantise to 8 bits before measuring, so that
     // out-of-range pixels count as saturated ones rather than as features no image can have.
-    const quantised = keep(tidy(() => images.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1)));
+    const quantised = keep(tidy(() => onDevice.add(1).mul(127.5).round().clamp(0, 255).div(127.5).sub(1)));
     const fake = keep(await classifier.features(quantised));
-    const real = keep(await classifier.features(keep(reference.images.slice(0, 0, n))));
+    const real = keep(await classifier.features(await onClassifier(keep(reference.images.slice(0, 0, n)))));
     const predicted = keep(await classifier.predict(quantised));
     const counts = (await predicted.toTypedArray()) as BigInt64Array;
     const histogram = new Array<number>(10).fill(0);
@@ -78,6 +84,6 @@ export async function evaluate(source: ImageSource, options: { n?: number; class
     for (const t of made) t.dispose();
     // What was loaded here is freed here; what the caller passed stays the caller's.
     if (!options.reference) reference?.dispose();
-    if (!options.classifier) classifier.dispose();
+    if (!options.classifier) classifier?.dispose();
   }
 }

@@ -79,6 +79,15 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
   }
 
  private:
+  // libtorch's own message for this ("Input type (CUDAFloatType) and weight type (CPUFloatType)
+  // should be the same") names neither the classifier nor the way out.
+  static void CheckSameDevice(const at::Tensor& images, const ClassifierNet& net) {
+    const c10::Device device = net->parameters().front().device();
+    if (images.device() != device)
+      ThrowValueError("the images are on " + images.device().str() + " but the classifier is on " + device.str() +
+                      ": move the images there, or load the classifier on their device (Classifier.load(path, { device }))");
+  }
+
   // The live network; a disposed classifier says so instead of crashing.
   ClassifierNet Net() const {
     if (!net_) throw UserError(code::kDisposed, "this classifier was disposed");
@@ -94,6 +103,8 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
       bool augment = GetBool(info, 5, "augment");
       if (images.dim() != 4 || labels.dim() != 1 || labels.size(0) != images.size(0)) ThrowValueError("need images [N, C, H, W] and labels [N]");
       if (batch < 1 || batch > images.size(0) || steps < 1) ThrowValueError("batch must be in [1, N] and steps ≥ 1");
+      CheckSameDevice(images, Net());
+      if (labels.device() != images.device()) ThrowValueError("labels must be on the images' device (" + images.device().str() + ")");
       std::lock_guard<std::mutex> lock(mutex_);
       if (!optimizer_) optimizer_ = std::make_unique<torch::optim::Adam>(Net()->parameters(), torch::optim::AdamOptions(lr));
       for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
@@ -140,6 +151,7 @@ class ClassifierHandle : public Napi::ObjectWrap<ClassifierHandle> {
       at::Tensor images = TensorHandle::TensorOf(info[0], "images");
       if (images.dim() != 4) ThrowValueError("images must be [N, C, H, W]");
       ClassifierNet net = Net();  // held by the job: a dispose meanwhile frees it after the job
+      CheckSameDevice(images, net);
       return TorchJob<at::Tensor>::Start(info.Env(), "onestep.classifier",
           [this, net, images, features]() mutable {
             std::lock_guard<std::mutex> lock(mutex_);
