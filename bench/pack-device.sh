@@ -46,6 +46,10 @@ if [ "${1:-}" = "--eval" ]; then
     # Through a temporary name: a failed zcat (dataset not installed yet) would otherwise leave a
     # valid xz of nothing in the cache, and every later pack would ship an empty file.
     [ -s "$cache/$f.xz" ] || { zcat "$src/$f.gz" | xz -9 -T0 > "$cache/$f.xz.tmp" && mv "$cache/$f.xz.tmp" "$cache/$f.xz"; }
+    # An idx file starts 00 00 08 01 (labels) or 00 00 08 03 (images): refuse to ship anything else
+    # (a call that carries a broken data file spends minutes of device time finding out).
+    magic=$( (xz -dc "$cache/$f.xz" 2>/dev/null || true) | head -c 4 | od -An -tx1 | tr -d ' \n')
+    case "$magic" in 00000801|00000803) ;; *) echo "$cache/$f.xz is not an idx file (starts '$magic'): rm it and pack again" >&2; exit 1 ;; esac
     cp "$cache/$f.xz" "$dir/"
   done
   cp ../shared/tools/device/prelude.sh models/fmnist-classifier.safetensors "$dir/"
