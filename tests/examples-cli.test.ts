@@ -58,6 +58,29 @@ describe('example command lines', () => {
     }
   }, 120_000);
 
+  it('train-dijs.ts --verifier: measures the main EMA and keepBest\'s snapshot, each beside its plain FID', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
+    try {
+      const data = await FashionMNIST.load({ limit: 16 });
+      const teacher = EDMNetwork.create({ imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 });
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
+      await trainer.save(join(dir, 'checkpoint.safetensors'));
+      for (const t of [trainer, teacher, data]) t.dispose();
+      const { status, stdout, stderr } = run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir,
+        '--kimg', '0.032', '--grid-every-kimg', '0', '--eval-every-kimg', '0.016', '--eval-n', '64', '--keep-best', '--verifier', '2', '--sigma-verify', '0.1');
+      expect(stderr).toBe('');
+      expect(status).toBe(0);
+      const fid = String.raw`FID \d+\.\d\d \(\d+\.\d\d without\), precision \d\.\d{3}, recall \d\.\d{3}`;
+      expect(stdout).toMatch(new RegExp(`verifier sampling, k = 2, σ 0.1, the main EMA: ${fid}\n`));
+      expect(stdout).toMatch(new RegExp(`verifier sampling, k = 2, σ 0.1, the best snapshot \\(0 kimg(, 1000 k EMA)?\\): ${fid}\n`));
+      // The main EMA's plain figure is its last evaluation's.
+      const last = /one-step FID (\d+\.\d\d)/.exec(stdout)![1];
+      expect(stdout).toMatch(new RegExp(`the main EMA: FID \\d+\\.\\d\\d \\(${last!.replace('.', '\\.')} without\\)`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('an error onestep raises from the input: its message and code on one line, exit code 1', () => {
     const { status, stderr } = run('sample.ts', '--generator', '/no/such/generator.safetensors', '--device', 'cpu');
     expect(status).toBe(1);
