@@ -23,7 +23,7 @@
  */
 import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
-import { cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision } from '../src/index.js';
+import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision } from '../src/index.js';
 
 const { values: args, tokens } = commandLine(import.meta.url, {
   tokens: true,
@@ -140,6 +140,10 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // Also evaluate verifier sampling with this many candidates per sample (0 or 1: off), at the end:
     // the main EMA and, with --keep-best, the best snapshot, each beside its plain one-step FID.
     verifier: { type: 'string', default: '0' },
+    // Before measuring verifier sampling on a generator, train a copy of the ratio network on against
+    // it alone for this many kimg (calibrateRatio: d must estimate log q/p for the q being sampled, and
+    // the run's network was trained against the online generator, not an EMA or a snapshot); 0: off.
+    'verifier-calibrate-kimg': { type: 'string', default: '0' },
     // The noise level(s) at which the verifier judges candidates, e.g. 0.05,0.2,1 (one row each).
     'sigma-verify': { type: 'string', default: '0.2' },
     // Write this many EMA samples (uint8 safetensors) for measuring elsewhere: examples/evaluate.ts --samples.
@@ -194,6 +198,12 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
 }
 
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
+{
+  const kimg = Number(args['verifier-calibrate-kimg']);
+  // Checked before training: a typo found at the end of a run would cost the run's measurements.
+  if (!(kimg >= 0) || !Number.isFinite(kimg)) throw new UsageError(`--verifier-calibrate-kimg takes a number of kimg ≥ 0, not "${args['verifier-calibrate-kimg']}"`);
+  if (kimg > 0 && !(Number(args.verifier) > 1)) throw new UsageError('--verifier-calibrate-kimg calibrates for verifier sampling: give --verifier k > 1 too');
+}
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 // The trainer's options as the command line gives them (defaults included).
@@ -319,7 +329,9 @@ if (lead) {
   const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
   const sigmaVerify = sigmaVerifies[0]!;
   // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
-  const verified = (generator: OneStepGenerator, seed: number, sigma = sigmaVerify) => (n: number) => generator.sample({ n, seed: seed++, candidates: verifier, ratio: trainer.ratio, sigmaVerify: sigma });
+  const verified = (generator: OneStepGenerator, seed: number, sigma = sigmaVerify, ratio = trainer.ratio) => (n: number) =>
+    generator.sample({ n, seed: seed++, candidates: verifier, ratio, sigmaVerify: sigma });
+  const calibrateKimg = Number(args['verifier-calibrate-kimg']);
   if (verifier > 1 && !args['no-eval']) {
     // The main EMA against its last evaluation, and keepBest's snapshot (the run's best generator,
     // often a longer EMA) against its own plain figure measured here: the verifier's gain can differ
@@ -335,12 +347,25 @@ if (lead) {
       }
     }
   }
-  /** Prints verifier sampling's FID for `generator` beside its plain one-step FID (measured here unless given). */
+  /**
+   * Prints verifier sampling's FID for `generator` beside its plain one-step FID (measured here unless
+   * given), and with --verifier-calibrate-kimg again with a ratio network calibrated on it.
+   */
   async function reportVerifier(label: string, generator: OneStepGenerator, plainFid?: number): Promise<void> {
     const plain = plainFid ?? (await evaluate((n) => generator.sample({ n, seed: 2_000_000 }), { n: evalN })).fid;
     const v = await evaluate(verified(generator, 2_000_000), { n: evalN });
     console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}, ${label}: FID ${v.fid.toFixed(2)} (${plain.toFixed(2)} without), ` +
       `precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
+    if (!(calibrateKimg > 0)) return;
+    const started = performance.now();
+    const calibrated = await calibrateRatio(join(args.out!, 'checkpoint.safetensors'), generator, data, { images: calibrateKimg * 1000, device });
+    try {
+      const c = await evaluate(verified(generator, 2_000_000, sigmaVerify, calibrated), { n: evalN });
+      console.log(`  … with the ratio network calibrated on it for ${calibrateKimg} kimg (${((performance.now() - started) / 1000).toFixed(0)} s): ` +
+        `FID ${c.fid.toFixed(2)}, precision ${c.precision.toFixed(3)}, recall ${c.recall.toFixed(3)}`);
+    } finally {
+      calibrated.dispose();
+    }
   }
   if (dump > 0) {
     await dumpSamples('samples.safetensors');

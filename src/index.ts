@@ -51,6 +51,8 @@ export type { ExtraEmaEvaluation, SessionOptions, SessionResult } from './dijs/s
 export { DeadRatioWatch } from './dijs/dead-ratio-watch.js';
 export type { DeadRatioWatchOptions } from './dijs/dead-ratio-watch.js';
 export { ratioOverfit } from './dijs/ratio-overfit.js';
+export { calibrateRatio } from './dijs/ratio-calibration.js';
+export type { RatioCalibrationOptions } from './dijs/ratio-calibration.js';
 export type { RatioOverfit } from './dijs/ratio-overfit.js';
 export { saveSamples, loadSamples } from './image/samples.js';
 export { ProcessGroup, type Backend, type ProcessGroupOptions } from './distributed/process-group.js';

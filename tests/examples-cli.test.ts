@@ -58,7 +58,7 @@ describe('example command lines', () => {
     }
   }, 120_000);
 
-  it('train-dijs.ts --verifier: measures the main EMA and keepBest\'s snapshot, each beside its plain FID', async () => {
+  it('train-dijs.ts --verifier: measures the main EMA and keepBest\'s snapshot, each beside its plain FID and with a calibrated ratio network', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
     try {
       const data = await FashionMNIST.load({ limit: 16 });
@@ -67,15 +67,24 @@ describe('example command lines', () => {
       await trainer.save(join(dir, 'checkpoint.safetensors'));
       for (const t of [trainer, teacher, data]) t.dispose();
       const { status, stdout, stderr } = run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir,
-        '--kimg', '0.032', '--grid-every-kimg', '0', '--eval-every-kimg', '0.016', '--eval-n', '64', '--keep-best', '--verifier', '2', '--sigma-verify', '0.1');
+        '--kimg', '0.032', '--grid-every-kimg', '0', '--eval-every-kimg', '0.016', '--eval-n', '64', '--keep-best', '--verifier', '2', '--sigma-verify', '0.1', '--verifier-calibrate-kimg', '0.016');
       expect(stderr).toBe('');
       expect(status).toBe(0);
       const fid = String.raw`FID \d+\.\d\d \(\d+\.\d\d without\), precision \d\.\d{3}, recall \d\.\d{3}`;
       expect(stdout).toMatch(new RegExp(`verifier sampling, k = 2, σ 0.1, the main EMA: ${fid}\n`));
       expect(stdout).toMatch(new RegExp(`verifier sampling, k = 2, σ 0.1, the best snapshot \\(0 kimg(, 1000 k EMA)?\\): ${fid}\n`));
+      // Each again with a ratio network calibrated on that generator.
+      expect(stdout.match(/\n {2}… with the ratio network calibrated on it for 0.016 kimg \(\d+ s\): FID \d+\.\d\d, precision \d\.\d{3}, recall \d\.\d{3}\n/g)).toHaveLength(2);
       // The main EMA's plain figure is its last evaluation's.
       const last = /one-step FID (\d+\.\d\d)/.exec(stdout)![1];
       expect(stdout).toMatch(new RegExp(`the main EMA: FID \\d+\\.\\d\\d \\(${last!.replace('.', '\\.')} without\\)`));
+      // A bad calibration budget is refused before any training.
+      const bad = run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--out', dir, '--verifier', '2', '--verifier-calibrate-kimg', 'lots');
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toBe('train-dijs.ts: --verifier-calibrate-kimg takes a number of kimg ≥ 0, not "lots" (--help lists the options)\n');
+      const alone = run('train-dijs.ts', '--device', 'cpu', '--out', dir, '--verifier-calibrate-kimg', '10');
+      expect(alone.status).toBe(2);
+      expect(alone.stderr).toMatch(/give --verifier k > 1 too/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
