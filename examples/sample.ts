@@ -5,9 +5,12 @@
  *   npx tsx examples/sample.ts --generator runs/dijs/generator.safetensors --out samples.png
  *   npx tsx examples/sample.ts --generator runs/dijs/generator.safetensors --ratio runs/dijs/ratio.safetensors --candidates 4
  *   npx tsx examples/sample.ts --generator g.safetensors --n 10000 --save samples.safetensors --evaluate
+ *   # verifier sampling with the run's ratio network first trained on against this generator alone:
+ *   npx tsx examples/sample.ts --generator runs/dijs/best-generator.safetensors --calibrate runs/dijs/checkpoint.safetensors \
+ *     --calibrate-kimg 200 --candidates 4 --sigma-verify 0.05 --n 10000 --evaluate
  */
-import { commandLine } from './command-line.js';
-import { cuda, evaluate, OneStepGenerator, RatioNetwork, saveImageGrid, saveSamples, type Device } from '../src/index.js';
+import { commandLine, UsageError } from './command-line.js';
+import { calibrateRatio, cuda, evaluate, FashionMNIST, OneStepGenerator, RatioNetwork, saveImageGrid, saveSamples, type Device } from '../src/index.js';
 
 const { values: args } = commandLine(import.meta.url, {
   options: {
@@ -15,7 +18,14 @@ const { values: args } = commandLine(import.meta.url, {
     generator: { type: 'string', default: 'runs/dijs/generator.safetensors' },
     // A ratio network (ratio.safetensors) for verifier sampling.
     ratio: { type: 'string' },
-    // Candidates per sample, importance-resampled by exp(−d) (needs --ratio).
+    // A run's checkpoint (train-dijs.ts's checkpoint.safetensors): its ratio network, trained on against
+    // --generator alone for --calibrate-kimg (calibrateRatio), is the verifier; instead of --ratio.
+    calibrate: { type: 'string' },
+    // Images of calibration, in thousands.
+    'calibrate-kimg': { type: 'string', default: '200' },
+    // The run's --data-limit (its first N training images), for --calibrate.
+    'data-limit': { type: 'string' },
+    // Candidates per sample, importance-resampled by exp(−d) (needs --ratio or --calibrate).
     candidates: { type: 'string', default: '1' },
     // The noise level at which the ratio network judges candidates.
     'sigma-verify': { type: 'string', default: '0.2' },
@@ -37,8 +47,31 @@ const { values: args } = commandLine(import.meta.url, {
 });
 const device = args.device as Device;
 const n = Number(args.n);
+if (args.ratio && args.calibrate) throw new UsageError('--ratio or --calibrate, not both: --calibrate makes the ratio network from the run');
+const calibrateKimg = Number(args['calibrate-kimg']);
+if (args.calibrate && !(calibrateKimg > 0 && Number.isFinite(calibrateKimg))) throw new UsageError(`--calibrate-kimg takes a number of kimg > 0, not "${args['calibrate-kimg']}"`);
 const generator = await OneStepGenerator.load(args.generator!, { device });
-const ratio = args.ratio ? await RatioNetwork.load(args.ratio, { device }) : undefined;
+const ratio = args.ratio ? await RatioNetwork.load(args.ratio, { device }) : args.calibrate ? await calibrated(args.calibrate) : undefined;
+
+/** The run's ratio network, trained on against this generator (calibrateRatio), with its progress. */
+async function calibrated(checkpoint: string): Promise<RatioNetwork> {
+  const started = performance.now();
+  const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
+  try {
+    let reported = 0;
+    const ratio = await calibrateRatio(checkpoint, generator, data, {
+      images: calibrateKimg * 1000, device,
+      onProgress: (images) => {
+        if (images < reported + 50_000 && images < calibrateKimg * 1000) return;
+        reported = images;
+        console.log(`calibrating the ratio network on ${args.generator}: ${Number((images / 1000).toFixed(3))} of ${calibrateKimg} kimg, ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      },
+    });
+    return ratio;
+  } finally {
+    data.dispose();
+  }
+}
 const classes = generator.config.labelDim;
 const wanted = args.classes?.split(',').map(Number);
 const classLabels = classes ? Array.from({ length: n }, (_, i) => (wanted ? wanted[i % wanted.length]! : i % classes)) : undefined;

@@ -378,6 +378,11 @@ describe('the fused DiJS step', () => {
     expect([await resumed.step(2), await resumed.step(2)]).toEqual(continued);
     trainer.dispose();
     resumed.dispose();
+    // Another data set: refused by name, not an indexing error in a later step.
+    const fewer = await FashionMNIST.load({ limit: 64 });
+    await expectError(() => DiJSTrainer.resume(join(dir, 'dijs.safetensors'), fewer), ErrorCode.InvalidArgValue,
+      /this checkpoint's run drew its batches from 512 images; the data set given has 64: resume with the run's data set/);
+    fewer.dispose();
     // A teacher checkpoint is not a DiJS one.
     const t = TeacherTrainer.create({ net: tiny, data, batchSize: 8 });
     await t.save(join(dir, 'teacher.safetensors'));

@@ -78,6 +78,16 @@ describe('example command lines', () => {
       // The main EMA's plain figure is its last evaluation's.
       const last = /one-step FID (\d+\.\d\d)/.exec(stdout)![1];
       expect(stdout).toMatch(new RegExp(`the main EMA: FID \\d+\\.\\d\\d \\(${last!.replace('.', '\\.')} without\\)`));
+      // sample.ts makes the same calibrated verifier from the run's checkpoint.
+      const sampled = run('sample.ts', '--device', 'cpu', '--generator', join(dir, 'generator.safetensors'), '--calibrate', join(dir, 'checkpoint.safetensors'),
+        '--calibrate-kimg', '0.016', '--data-limit', '16', '--candidates', '2', '--n', '20', '--out', join(dir, 'x.png'));
+      expect(sampled.stderr).toBe('');
+      expect(sampled.stdout).toMatch(/^calibrating the ratio network on .*generator.safetensors: 0.016 of 0.016 kimg, \d+ s\n20 samples in .* \(2 candidates each, verifier\)\n/);
+      // The run's data set, or a clear refusal.
+      const other = run('sample.ts', '--device', 'cpu', '--generator', join(dir, 'generator.safetensors'), '--calibrate', join(dir, 'checkpoint.safetensors'), '--candidates', '2');
+      expect([other.status, other.stderr]).toEqual([1, "sample.ts: this checkpoint's run drew its batches from 16 images; the data set given has 60000: resume with the run's data set (the same split and limit) (ERR_INVALID_ARG_VALUE)\n"]);
+      const both = run('sample.ts', '--generator', 'g', '--ratio', 'r', '--calibrate', 'c');
+      expect([both.status, both.stderr]).toEqual([2, 'sample.ts: --ratio or --calibrate, not both: --calibrate makes the ratio network from the run (--help lists the options)\n']);
       // A bad calibration budget is refused before any training.
       const bad = run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--out', dir, '--verifier', '2', '--verifier-calibrate-kimg', 'lots');
       expect(bad.status).toBe(2);

@@ -93,6 +93,10 @@ describe('teacher training', () => {
     expect([(await resumed.step(2)).loss, (await resumed.step(2)).loss]).toEqual(continued);
     trainer.dispose();
     resumed.dispose();
+    // Another data set: refused by name (the saved data order indexes 1 024 images).
+    const fewer = await FashionMNIST.load({ limit: 100 });
+    await expectError(() => TeacherTrainer.resume(join(dir, 'run.safetensors'), fewer), ErrorCode.InvalidArgValue, /drew its batches from 1024 images; the data set given has 100/);
+    fewer.dispose();
   });
 
   it('keeps extra EMAs beside the main one, updated in the step and carried through save and resume', async () => {

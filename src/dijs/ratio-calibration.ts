@@ -50,7 +50,9 @@ export async function calibrateRatio(checkpoint: string, generator: OneStepGener
   try {
     copyWeights(generator.net, trainer.onlineGenerator.net);
     const start = trainer.imagesSeen;
-    for await (const stats of trainer.run({ images: start + images })) options.onProgress?.(stats.imagesSeen - start);
+    // Ten iterations per native call, as a run makes them, unless the budget is smaller.
+    const iterationsPerCall = Math.max(1, Math.min(10, Math.ceil(images / trainer.options.batchSize)));
+    for await (const stats of trainer.run({ images: start + images, iterationsPerCall })) options.onProgress?.(stats.imagesSeen - start);
     const ratio = RatioNetwork.create(trainer.ratio.config, { head: trainer.ratio.head, device: trainer.ratio.device });
     return disposeOnThrow(ratio, () => {
       copyWeights(trainer.ratio, ratio);

@@ -553,7 +553,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!adam_g_) throw UserError(code::kDisposed, "this trainer was disposed");
-      lookahead_.AfterRestore(state_.Restore(info[0], images_.device(), sampler_));
+      lookahead_.AfterRestore(state_.Restore(info[0], images_.device(), sampler_, images_.size(0)));
       images_seen_ = GetNumber(info, 1, "imagesSeen");
       adam_g_->steps = GetInt(info, 2, "stepsG");
       adam_d_->steps = GetInt(info, 3, "stepsD");

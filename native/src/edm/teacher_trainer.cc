@@ -186,7 +186,7 @@ class TeacherTrainer : public Napi::ObjectWrap<TeacherTrainer> {
     return Guard(info.Env(), [&]() -> Napi::Value {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!adam_) throw UserError(code::kDisposed, "this trainer was disposed");
-      state_.Restore(info[0], images_.device(), sampler_);
+      state_.Restore(info[0], images_.device(), sampler_, images_.size(0));
       images_seen_ = GetNumber(info, 1, "imagesSeen");
       adam_->steps = GetInt(info, 2, "steps");
       sampler_.position = GetInt(info, 3, "position");

@@ -24,7 +24,7 @@ std::vector<std::pair<std::string, at::Tensor>> TrainerState::Snapshot(const c10
   return out;
 }
 
-std::vector<std::string> TrainerState::Restore(const Napi::Value& value, const c10::Device& device, EpochSampler& sampler) const {
+std::vector<std::string> TrainerState::Restore(const Napi::Value& value, const c10::Device& device, EpochSampler& sampler, int64_t dataset_size) const {
   if (!value.IsArray()) ThrowTypeError("restore needs an array of [name, tensor]");
   std::vector<std::string> restored;
   Napi::Array list = value.As<Napi::Array>();
@@ -37,7 +37,13 @@ std::vector<std::string> TrainerState::Restore(const Napi::Value& value, const c
     const std::string name = pair.Get(0u).As<Napi::String>().Utf8Value();
     const at::Tensor& t = TensorHandle::TensorOf(pair.Get(1u), name.c_str());
     if (name == "rng.state") { SetGeneratorState(device, t); continue; }
-    if (name == "data.permutation") { sampler.permutation = t.to(device, at::kLong).clone(); continue; }
+    if (name == "data.permutation") {
+      if (t.dim() != 1 || t.size(0) != dataset_size)
+        ThrowValueError("this checkpoint's run drew its batches from " + std::to_string(t.dim() == 1 ? t.size(0) : t.numel()) + " images; the data set given has " +
+                        std::to_string(dataset_size) + ": resume with the run's data set (the same split and limit)");
+      sampler.permutation = t.to(device, at::kLong).clone();
+      continue;
+    }
     if (std::find(ignored_.begin(), ignored_.end(), name) != ignored_.end()) continue;
     auto slot = std::find_if(slots_.begin(), slots_.end(), [&](const auto& s) { return s.first == name; });
     if (slot == slots_.end()) ThrowValueError("unknown trainer state '" + name + "'");

@@ -24,9 +24,11 @@ class TrainerState {
   // Copies of every registered tensor, the generator state and the sampler's permutation.
   std::vector<std::pair<std::string, at::Tensor>> Snapshot(const c10::Device& device, const EpochSampler& sampler) const;
   // Puts back a [[name, handle], …] array made from a Snapshot (the sampler's position is set apart).
+  // A data order over another number of images than `dataset_size` is refused: the run resumed
+  // on another data set (a limit, another split) would index past it or skip part of it.
   // Returns the names of the registered tensors it set: a checkpoint made before a tensor was
   // registered (a run branched with a new setting) leaves that one as the trainer made it.
-  std::vector<std::string> Restore(const Napi::Value& list, const c10::Device& device, EpochSampler& sampler) const;
+  std::vector<std::string> Restore(const Napi::Value& list, const c10::Device& device, EpochSampler& sampler, int64_t dataset_size) const;
 
  private:
   std::vector<std::pair<std::string, at::Tensor*>> slots_;
