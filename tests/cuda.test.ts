@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Classifier, conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, evaluate, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, rand, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
+import { calibrateRatio, Classifier, conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, evaluate, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, rand, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
-import { expectAdaptiveP, expectError, hasCuda, values } from './helpers.js';
+import { expectAdaptiveP, expectError, hasCuda, maxWeightDifference, values } from './helpers.js';
 
 function maxRelativeError(got: Float32Array | Float64Array, want: Float32Array | Float64Array): number {
   let err = 0;
@@ -339,6 +339,38 @@ describe.runIf(hasCuda)('CUDA', () => {
     images.dispose();
     reference.images.dispose();
     reference.labels.dispose();
+  });
+
+  it('calibrates a ratio network from a bf16 graph-replayed run: the generator it is given reaches the replays', async () => {
+    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
+    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
+    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
+    const labels = randint(0, 10, [256], { device: 'cuda' });
+    const data = { images, labels, classes: [], dispose() {} };
+    const path = join(tmpdir(), `onestep-calibrate-${process.pid}.safetensors`);
+    manualSeed(4);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision: 'bf16', cudaGraph: true, lookaheadSteps: 2 });
+    await trainer.step(9);
+    await trainer.save(path);
+    const ema = OneStepGenerator.fromTeacher(teacher, { device: 'cuda' });
+    const other = OneStepGenerator.fromTeacher(teacher, { init: 'random', seed: 3, device: 'cuda' });
+    try {
+      // A fast rate, so that the two generators' networks part clearly within a few updates.
+      const calibrate = (generator: OneStepGenerator) => calibrateRatio(path, generator, data, { images: 160, lrD: 1e-2 });
+      const onEma = await calibrate(ema), again = await calibrate(ema), onOther = await calibrate(other);
+      expect(onEma.device).toBe('cuda:0');
+      // Seeded and graph-replayed: the same twice (up to the GPU's atomics in the backward passes);
+      // another generator, another network — the copied weights reached the replays.
+      const repeat = maxWeightDifference(again, onEma), apart = maxWeightDifference(onOther, onEma);
+      expect(repeat).toBeLessThan(1e-4);
+      expect(apart).toBeGreaterThan(1e-3);
+      const samples = await ema.sample({ n: 8, seed: 1, candidates: 4, ratio: onEma, sigmaVerify: 0.05 });
+      expect(samples.shape).toEqual([8, 1, 32, 32]);
+      for (const t of [onEma, again, onOther, samples]) t.dispose();
+    } finally {
+      for (const t of [trainer, ema, other, teacher, images, labels]) t.dispose();
+      rmSync(path, { force: true });
+    }
   });
 
   it('samples in bf16 close to float32, and writes a kernel trace', async () => {
