@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { calibrateRatio, Classifier, conv2d, cuda, DiJSTrainer, EDMNetwork, ErrorCode, evaluate, launch, manualSeed, memory, ones, OneStepGenerator, ProcessGroup, rand, randint, randn, tensor, tidy, zeros, type DiJSStats, type Tensor } from '../src/index.js';
 import { native } from '../src/native.js';
-import { expectAdaptiveP, expectError, hasCuda, maxWeightDifference, values } from './helpers.js';
+import { expectAdaptiveP, expectError, hasCuda, maxWeightDifference, TINY_EDM, values } from './helpers.js';
 
 function maxRelativeError(got: Float32Array | Float64Array, want: Float32Array | Float64Array): number {
   let err = 0;
@@ -27,6 +27,14 @@ function expectStatsClose(graph: DiJSStats[], eager: DiJSStats[], tolerance: num
       expect(Math.abs(s[key] - eager[i]![key]), `${label} ${key}, call ${i}: graph ${s[key]}, eager ${eager[i]![key]}`).toBeLessThan(tolerance);
     }
   }
+}
+
+/** A tiny teacher and `n` random labelled images on the GPU (the test pack carries no Fashion-MNIST). */
+function tinyOnGpu(n: number) {
+  const teacher = EDMNetwork.create(TINY_EDM, { seed: 1, device: 'cuda' });
+  const images = randn([n, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
+  const labels = randint(0, 10, [n], { device: 'cuda' });
+  return { teacher, images, labels, data: { images, labels, classes: [], dispose() {} } };
 }
 
 describe.runIf(hasCuda)('CUDA', () => {
@@ -149,8 +157,7 @@ describe.runIf(hasCuda)('CUDA', () => {
   });
 
   it('runs the fused DiJS step on the device: statistics through pinned memory, seeded samples as on the CPU', async () => {
-    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
-    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
+    const teacher = EDMNetwork.create(TINY_EDM, { seed: 1, device: 'cuda' });
     const images = randn([64, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
     const labels = randint(0, 10, [64], { device: 'cuda' });
     manualSeed(0);
@@ -174,11 +181,7 @@ describe.runIf(hasCuda)('CUDA', () => {
   });
 
   it('replays the DiJS step from a CUDA graph with the eager step\'s results, also in bf16', async () => {
-    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
-    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
-    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
-    const labels = randint(0, 10, [256], { device: 'cuda' });
-    const data = { images, labels, classes: [], dispose() {} };
+    const { teacher, images, labels, data } = tinyOnGpu(256);
     for (const precision of ['fp32', 'bf16'] as const) {
       const run = async (cudaGraph: boolean) => {
         manualSeed(4);
@@ -285,11 +288,7 @@ describe.runIf(hasCuda)('CUDA', () => {
   });
 
   it('trains the same with the fused kernels as with libtorch\'s ops', async () => {
-    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
-    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
-    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
-    const labels = randint(0, 10, [256], { device: 'cuda' });
-    const data = { images, labels, classes: [], dispose() {} };
+    const { teacher, images, labels, data } = tinyOnGpu(256);
     try {
       for (const precision of ['fp32', 'bf16'] as const) {
         const run = async (fused: boolean) => {
@@ -342,11 +341,7 @@ describe.runIf(hasCuda)('CUDA', () => {
   });
 
   it('calibrates a ratio network from a bf16 graph-replayed run: the generator it is given reaches the replays', async () => {
-    const config = { imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 };
-    const teacher = EDMNetwork.create(config, { seed: 1, device: 'cuda' });
-    const images = randn([256, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
-    const labels = randint(0, 10, [256], { device: 'cuda' });
-    const data = { images, labels, classes: [], dispose() {} };
+    const { teacher, images, labels, data } = tinyOnGpu(256);
     const path = join(tmpdir(), `onestep-calibrate-${process.pid}.safetensors`);
     manualSeed(4);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision: 'bf16', cudaGraph: true, lookaheadSteps: 2 });

@@ -7,10 +7,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiJSTrainer, EDMNetwork, FashionMNIST } from '../src/index.js';
+import { TINY_EDM } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const run = (script: string, ...args: string[]) => spawnSync(tsx, [join(root, 'examples', script), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+
+/** A new DiJS run of a tiny network on 16 training images, saved at `path` (the examples resume it). */
+async function saveTinyRun(path: string): Promise<void> {
+  const data = await FashionMNIST.load({ limit: 16 });
+  const teacher = EDMNetwork.create(TINY_EDM);
+  const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
+  await trainer.save(path);
+  for (const t of [trainer, teacher, data]) t.dispose();
+}
 
 describe('example command lines', () => {
   it('--help prints the header, every option with its comment and default, and exits 0', () => {
@@ -39,11 +49,7 @@ describe('example command lines', () => {
   it('train-dijs.ts --resume: settings the checkpoint fixes must agree with it; the others change the run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
     try {
-      const data = await FashionMNIST.load({ limit: 16 });
-      const teacher = EDMNetwork.create({ imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 });
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
-      await trainer.save(join(dir, 'checkpoint.safetensors'));
-      for (const t of [trainer, teacher, data]) t.dispose();
+      await saveTinyRun(join(dir, 'checkpoint.safetensors'));
       const resume = (...args: string[]) => run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir, '--kimg', '0.016', '--no-eval', '--grid-every-kimg', '0', ...args);
       const differs = resume('--ratio-head-hidden', '8', '--extra-ema-kimg', '1000');
       expect(differs.status).toBe(2);
@@ -61,11 +67,7 @@ describe('example command lines', () => {
   it('train-dijs.ts --verifier: measures the main EMA and keepBest\'s snapshot, each beside its plain FID and with a calibrated ratio network', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
     try {
-      const data = await FashionMNIST.load({ limit: 16 });
-      const teacher = EDMNetwork.create({ imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16, channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4 });
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
-      await trainer.save(join(dir, 'checkpoint.safetensors'));
-      for (const t of [trainer, teacher, data]) t.dispose();
+      await saveTinyRun(join(dir, 'checkpoint.safetensors'));
       const { status, stdout, stderr } = run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir,
         '--kimg', '0.032', '--grid-every-kimg', '0', '--eval-every-kimg', '0.016', '--eval-n', '64', '--keep-best', '--verifier', '2', '--sigma-verify', '0.1', '--verifier-calibrate-kimg', '0.016');
       expect(stderr).toBe('');

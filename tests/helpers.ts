@@ -2,7 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
-import { cuda, type DiJSTrainer, type Tensor } from '../src/index.js';
+import { cuda, type DiJSTrainer, type EDMConfig, type Tensor } from '../src/index.js';
+
+/** A two-level EDM network small enough for a CPU test (0.19 M parameters; fmnist32's shapes). */
+export const TINY_EDM: EDMConfig = {
+  imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
+  channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4,
+};
 
 /** `npm run test:gpu` sets this: CUDA cases then must run, not skip. */
 export const gpuRequired = process.env.ONESTEP_TEST_GPU === '1';

@@ -4,13 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { calibrateRatio, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, manualSeed, OneStepGenerator, oneHotLabels, randn, RatioNetwork, type EDMConfig, type ImageSet, type Tensor } from '../src/index.js';
-import { expectError } from './helpers.js';
+import { calibrateRatio, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, manualSeed, OneStepGenerator, oneHotLabels, randn, RatioNetwork, type ImageSet, type Tensor } from '../src/index.js';
+import { expectError, TINY_EDM } from './helpers.js';
 
-const tiny: EDMConfig = {
-  imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
-  channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4,
-};
+const tiny = TINY_EDM;
 let data: ImageSet;
 let teacher: EDMNetwork;
 let dir = '';

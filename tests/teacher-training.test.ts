@@ -3,13 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { EDMNetwork, ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet, type EDMConfig } from '../src/index.js';
-import { expectError, forceGc, maxWeightDifference } from './helpers.js';
+import { EDMNetwork, ErrorCode, FashionMNIST, manualSeed, memory, TeacherTrainer, type ImageSet } from '../src/index.js';
+import { expectError, forceGc, maxWeightDifference, TINY_EDM } from './helpers.js';
 
-const tiny: EDMConfig = {
-  imgResolution: 32, inChannels: 1, outChannels: 1, labelDim: 10, augmentDim: 0, modelChannels: 16,
-  channelMult: [1, 2], numBlocks: 1, attnResolutions: [16], dropout: 0, channelMultEmb: 4,
-};
+const tiny = TINY_EDM;
 let data: ImageSet;
 let dir = '';
 beforeAll(async () => {
