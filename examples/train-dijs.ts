@@ -329,6 +329,8 @@ if (lead) {
   const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
   const sigmaVerify = sigmaVerifies[0]!;
   // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
+  // Image sources for evaluate(), which calls them once per 1 000 images: each call its own seed.
+  const plainFrom = (generator: OneStepGenerator, seed: number) => (n: number) => generator.sample({ n, seed: seed++ });
   const verified = (generator: OneStepGenerator, seed: number, sigma = sigmaVerify, ratio = trainer.ratio) => (n: number) =>
     generator.sample({ n, seed: seed++, candidates: verifier, ratio, sigmaVerify: sigma });
   const calibrateKimg = Number(args['verifier-calibrate-kimg']);
@@ -352,7 +354,7 @@ if (lead) {
    * given), and with --verifier-calibrate-kimg again with a ratio network calibrated on it.
    */
   async function reportVerifier(label: string, generator: OneStepGenerator, plainFid?: number): Promise<void> {
-    const plain = plainFid ?? (await evaluate((n) => generator.sample({ n, seed: 2_000_000 }), { n: evalN })).fid;
+    const plain = plainFid ?? (await evaluate(plainFrom(generator, 2_000_000), { n: evalN })).fid;
     const v = await evaluate(verified(generator, 2_000_000), { n: evalN });
     console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}, ${label}: FID ${v.fid.toFixed(2)} (${plain.toFixed(2)} without), ` +
       `precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
