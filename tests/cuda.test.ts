@@ -157,11 +157,9 @@ describe.runIf(hasCuda)('CUDA', () => {
   });
 
   it('runs the fused DiJS step on the device: statistics through pinned memory, seeded samples as on the CPU', async () => {
-    const teacher = EDMNetwork.create(TINY_EDM, { seed: 1, device: 'cuda' });
-    const images = randn([64, 1, 32, 32], { device: 'cuda' }).clamp(-1, 1);
-    const labels = randint(0, 10, [64], { device: 'cuda' });
+    const { teacher, data } = tinyOnGpu(64);
     manualSeed(0);
-    const trainer = new DiJSTrainer({ teacher, data: { images, labels, classes: [], dispose() {} }, batchSize: 16 });
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 16 });
     const seen: number[] = [];
     for await (const stats of trainer.run({ images: 160, iterationsPerCall: 2 })) {
       expect(Number.isFinite(stats.lossRatio) && Number.isFinite(stats.lossGenerator)).toBe(true);
