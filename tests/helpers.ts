@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 /** Shared helpers for the test suites. */
 import { expect } from 'vitest';
-import { cuda, type DiJSTrainer, type EDMConfig, type Tensor } from '../src/index.js';
+import { cuda, oneHotLabels, type DiJSTrainer, type EDMConfig, type OneStepGenerator, type RatioNetwork, type Tensor } from '../src/index.js';
 
 /** A two-level EDM network small enough for a CPU test (0.19 M parameters; fmnist32's shapes). */
 export const TINY_EDM: EDMConfig = {
@@ -102,4 +102,14 @@ export async function expectAdaptiveP(trainer: DiJSTrainer, rule: { p: number; t
     seen.push(s.augmentProbability);
   }
   return seen;
+}
+
+/** The ratio network's mean logit on `generator`'s samples at σ 0.05 (positive: "generated"). */
+export async function meanLogit(ratio: RatioNetwork, generator: OneStepGenerator): Promise<number> {
+  const labels = oneHotLabels(64, 10, undefined, generator.device);
+  const images = await generator.sample({ n: 64, classLabels: labels, seed: 3 });
+  const d = await ratio.logit(images, 0.05, { classLabels: labels });
+  const mean = Number(d.mean().item());
+  for (const t of [labels, images, d]) t.dispose();
+  return mean;
 }

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { calibrateRatio, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, manualSeed, OneStepGenerator, oneHotLabels, randn, RatioNetwork, type ImageSet, type Tensor } from '../src/index.js';
-import { expectError, TINY_EDM } from './helpers.js';
+import { calibrateRatio, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, manualSeed, OneStepGenerator, randn, RatioNetwork, type ImageSet, type Tensor } from '../src/index.js';
+import { expectError, meanLogit, TINY_EDM } from './helpers.js';
 
 const tiny = TINY_EDM;
 let data: ImageSet;
@@ -43,16 +43,6 @@ async function weights(net: { stateDict(): Map<string, Tensor> }): Promise<Map<s
 }
 const same = (a: Map<string, number[]>, b: Map<string, number[]>) => [...a].every(([name, w]) => JSON.stringify(w) === JSON.stringify(b.get(name)));
 
-/** The ratio network's mean logit on `generator`'s samples at σ 0.05 (positive: "generated"). */
-async function meanLogit(ratio: RatioNetwork, generator: OneStepGenerator): Promise<number> {
-  const labels = oneHotLabels(64, 10, undefined, generator.device);
-  const images = await generator.sample({ n: 64, classLabels: labels, seed: 3 });
-  const d = await ratio.logit(images, 0.05, { classLabels: labels });
-  const mean = Number(d.mean().item());
-  for (const t of [labels, images, d]) t.dispose();
-  return mean;
-}
-
 describe('calibrateRatio', () => {
   it('trains only the ratio network, against the generator it is given; the checkpoint is only read', async () => {
     const ema = await OneStepGenerator.load(join(dir, 'ema.safetensors'));
@@ -88,6 +78,10 @@ describe('calibrateRatio', () => {
         await expectError(() => calibrateRatio(checkpoint, ema, data, { images } as { images: number }), ErrorCode.InvalidArgType, /calibrateRatio needs \{ images \} > 0/);
       await expectError(() => calibrateRatio(checkpoint, teacher as unknown as OneStepGenerator, data, { images: 8 }), ErrorCode.InvalidArgType, /needs the OneStepGenerator/);
       await expectError(() => calibrateRatio(join(dir, 'missing.safetensors'), ema, data, { images: 8 }), ErrorCode.Io, /missing.safetensors/);
+      // Weights alone would calibrate a generator made for σ_init 1.5 as if it denoised from 2.5.
+      const elsewhere = OneStepGenerator.fromTeacher(ema.net, { sigmaInit: 1.5 });
+      await expectError(() => calibrateRatio(checkpoint, elsewhere, data, { images: 8 }), ErrorCode.InvalidArgValue, /samples from σ_init 1.5 but the run at .* trained at σ_init 2.5/);
+      elsewhere.dispose();
       const wider = new OneStepGenerator(EDMNetwork.create({ ...tiny, modelChannels: 8 }));
       await expectError(() => calibrateRatio(checkpoint, wider, data, { images: 8 }), ErrorCode.StateDictMismatch);
       wider.dispose();

@@ -11,7 +11,7 @@
  */
 import { copyWeights } from '../checkpoint/load-into.js';
 import type { ImageSet } from '../data/fashion-mnist.js';
-import { typeError } from '../errors.js';
+import { typeError, valueError } from '../errors.js';
 import { disposeOnThrow } from '../scope.js';
 import type { Device } from '../tensor.js';
 import { OneStepGenerator } from './generator.js';
@@ -48,6 +48,10 @@ export async function calibrateRatio(checkpoint: string, generator: OneStepGener
     change: { lrG: 0, lookaheadSteps: 0, ratioSteps, ...(options.lrD !== undefined && { lrD: options.lrD }) },
   });
   try {
+    // Only the weights are copied: a generator made for another σ_init would be calibrated as if it
+    // denoised from the run's, another distribution from the one verifier sampling draws.
+    if (generator.sigmaInit !== trainer.options.sigmaInit)
+      throw valueError(`calibrateRatio: the generator samples from σ_init ${generator.sigmaInit} but the run at ${checkpoint} trained at σ_init ${trainer.options.sigmaInit}`);
     copyWeights(generator.net, trainer.onlineGenerator.net);
     const start = trainer.imagesSeen;
     // Ten iterations per native call, as a run makes them, unless the budget is smaller.
