@@ -357,7 +357,7 @@ describe.runIf(hasCuda)('CUDA', () => {
       expect(onTrained.device).toBe('cuda:0');
       // Shaped by the generator it was given: each calibrated network calls its own generator's samples
       // generated more firmly than the other network does. Summed over both generators, as one side
-      // alone can flip: on the CPU in float32 the sum read 8.3 and, with other data, 5.0 (one side −0.6).
+      // alone can flip: on the CPU in float32 the sum read 8.9 here, 8.3 and 5.0 with other data (one side −0.6).
       // Logits, not weights: two seeded calibrations' weights were 0.28 apart on an H200 at lr 1e-2,
       // GPU rounding (atomics, bf16) that Adam (β1 = 0) turns into ±lr steps where a gradient is ~0.
       // [mean logit on the initial generator's samples, on the trained one's]
@@ -367,7 +367,7 @@ describe.runIf(hasCuda)('CUDA', () => {
       expect(advantage).toBeGreaterThan(1);
       // Seeded: the same calibration twice lands far closer than the two generators' networks do.
       expect(Math.abs(repeatNet[0] - trainedNet[0]) + Math.abs(repeatNet[1] - trainedNet[1])).toBeLessThan(advantage / 4);
-      const samples = await trainer.generator.sample({ n: 8, seed: 1, candidates: 4, ratio: onTrained, sigmaVerify: 0.05 });
+      const samples = await trained.sample({ n: 8, seed: 1, candidates: 4, ratio: onTrained, sigmaVerify: 0.05 });
       expect(samples.shape).toEqual([8, 1, 32, 32]);
       for (const t of [onTrained, again, onInitial, samples]) t.dispose();
     } finally {
