@@ -23,7 +23,7 @@
  */
 import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
-import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision } from '../src/index.js';
+import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision, type RatioHeadOptions, type RatioHeadPool } from '../src/index.js';
 
 const { values: args, tokens } = commandLine(import.meta.url, {
   tokens: true,
@@ -107,6 +107,9 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // Width of a hidden layer in the ratio network's head before the logit (0: GroupNorm → SiLU → pool → Linear).
     // 256 with translations at p 0.5 gave the best end-of-run figures: 3.35 at 5.64 M on one GPU, 3.18 at 21.3 M on four (README, Results).
     'ratio-head-hidden': { type: 'string', default: '0' },
+    // Where the head averages over the encoder's last 8×8 feature map: "features" (pool, then score
+    // the image) or "logits" (score every position, then average: a patch classifier).
+    'ratio-head-pool': { type: 'string', default: 'features' },
     // Dropout in the ratio network's encoder blocks during its updates and the generator's (0: off;
     // the teacher trained with 0.1); against its memorising the training images. Measured at 0.1: slower everywhere, gap unchanged (README, Results).
     'ratio-dropout': { type: 'string', default: '0' },
@@ -197,6 +200,7 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
   return { pMean: pMean!, pStd: pStd! };
 }
 
+if (args['ratio-head-pool'] !== 'features' && args['ratio-head-pool'] !== 'logits') throw new UsageError(`--ratio-head-pool takes features or logits, not "${args['ratio-head-pool']}"`);
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
 {
   const kimg = Number(args['verifier-calibrate-kimg']);
@@ -207,13 +211,13 @@ if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best choo
 manualSeed(Number(args.seed));
 const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
 // The trainer's options as the command line gives them (defaults included).
-const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHead: { hidden: number } } = {
+const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHead: Required<RatioHeadOptions> } = {
   divergence: args.divergence as Divergence, init: args.init as 'teacher' | 'random', seed: Number(args.seed),
   batchSize: batch, lrG: Number(args['lr-g']), lrD: Number(args['lr-d']), lrDecayImages: Number(args['lr-decay-kimg']) * 1000, lrGWarmupImages: Number(args['lr-g-warmup-kimg']) * 1000, sigmaInit: Number(args['sigma-init']),
   emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, emaRampupRatio: Number(args['ema-rampup-ratio']), ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
   clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
   augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
-  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']) }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']),
+  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']), pool: args['ratio-head-pool'] as RatioHeadPool }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']),
   lookaheadSteps: Number(args['lookahead-steps']), lookaheadAlpha: Number(args['lookahead-alpha']),
   extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
   ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
@@ -234,7 +238,8 @@ const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
   const o = 'options' in t ? t.options : t;
   return {
     'sigma-init': o.sigmaInit, 'adam-eps': o.eps, 'adam-betas': [o.beta1, o.beta2], 'augment-target': o.augmentTarget, 'augment-speed-kimg': o.augmentSpeedImages,
-    'augment-p-max': o.augmentMaxProbability, 'extra-ema-kimg': o.extraEmaHalfLives, 'ratio-head-hidden': 'ratio' in t ? t.ratio.head.hidden : t.ratioHead.hidden,
+    'augment-p-max': o.augmentMaxProbability, 'extra-ema-kimg': o.extraEmaHalfLives, 'ratio-head-hidden': ('ratio' in t ? t.ratio.head : t.ratioHead).hidden,
+    'ratio-head-pool': ('ratio' in t ? t.ratio.head : t.ratioHead).pool,
   };
 };
 const startFlags = ['teacher', 'init', 'seed'];

@@ -93,7 +93,7 @@ describe('RatioNetwork', () => {
     const ratio = RatioNetwork.fromTeacher(teacher, { head: { hidden: 8 }, seed: 3 });
     await ratio.save(join(dir, 'ratio.safetensors'));
     const back = await RatioNetwork.load(join(dir, 'ratio.safetensors'));
-    expect(back.head).toEqual({ hidden: 8 });
+    expect(back.head).toEqual({ hidden: 8, pool: 'features' });
     const x = randn([3, 1, 32, 32]);
     expect(await equal(await ratio.logit(x, 1, { classLabels: labelsOf(3) }), await back.logit(x, 1, { classLabels: labelsOf(3) }))).toBe(true);
     ratio.dispose();

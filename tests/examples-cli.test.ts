@@ -54,7 +54,13 @@ describe('example command lines', () => {
       const differs = resume('--ratio-head-hidden', '8', '--extra-ema-kimg', '1000');
       expect(differs.status).toBe(2);
       expect(differs.stderr).toBe('train-dijs.ts: --ratio-head-hidden 8 (the checkpoint\'s: 0): the checkpoint fixes this; a run cannot change it when it resumes (--help lists the options)\n');
-      const agrees = resume('--ratio-head-hidden', '0', '--extra-ema-kimg', '1000', '--seed', '3', '--lr-d', '1e-5');
+      const otherPool = resume('--ratio-head-pool', 'logits');
+      expect(otherPool.status).toBe(2);
+      expect(otherPool.stderr).toMatch(/^train-dijs.ts: --ratio-head-pool logits \(the checkpoint's: "features"\): the checkpoint fixes this/);
+      const unknownPool = resume('--ratio-head-pool', 'max');
+      expect(unknownPool.status).toBe(2);
+      expect(unknownPool.stderr).toBe('train-dijs.ts: --ratio-head-pool takes features or logits, not "max" (--help lists the options)\n');
+      const agrees = resume('--ratio-head-hidden', '0', '--ratio-head-pool', 'features', '--extra-ema-kimg', '1000', '--seed', '3', '--lr-d', '1e-5');
       expect(agrees.stderr).toBe('');
       expect(agrees.status).toBe(0);
       expect(agrees.stdout).toMatch(/--seed: only for a new run/);

@@ -1,8 +1,8 @@
 /**
  * RatioNetwork: the class-ratio classifier d(x_σ, σ, c) ≈ log q_σ(x)/p_σ(x). Its trunk is the
  * teacher's mapping network and encoder (weights copied, decoder dropped) on c_in·x_σ with
- * c_noise, EDM's names under `model.`; a small head (GroupNorm → SiLU → mean pool → Linear)
- * gives one logit. Positive logits say "generated", negative "data". With `dropout` > 0 the
+ * c_noise, EDM's names under `model.`; a small head (GroupNorm → SiLU → mean pool → Linear, or
+ * the mean of per-position scores with `head.pool: 'logits'`) gives one logit. Positive logits say "generated", negative "data". With `dropout` > 0 the
  * encoder's blocks drop activations as EDM's do, but only inside a DiJSTrainer's step: `logit`
  * always runs without it.
  */
@@ -18,9 +18,18 @@ import { disposeOnThrow } from '../scope.js';
 import { resolveConfig, type EDMConfig } from '../edm/config.js';
 import type { EDMNetwork } from '../edm/network.js';
 
+/** Where the head averages over the encoder's last feature map. */
+export type RatioHeadPool = 'features' | 'logits';
+
 export interface RatioHeadOptions {
   /** Width of an extra hidden layer before the logit (0: GroupNorm → SiLU → pool → Linear). */
   hidden?: number;
+  /**
+   * 'features' (default): pool the features, then one score per image. 'logits': score every
+   * position with the head's layers and average the scores (a patch classifier). The same
+   * weights either way, and the same logit without a hidden layer.
+   */
+  pool?: RatioHeadPool;
 }
 
 export interface RatioNetworkOptions {
@@ -52,8 +61,8 @@ export class RatioNetwork {
   #disposed = false;
 
   private constructor(readonly config: Readonly<EDMConfig>, readonly head: Readonly<Required<RatioHeadOptions>>, readonly device: Device, seed?: number) {
-    const Ctor = native().RatioNetworkHandle as unknown as new (config: EDMConfig, hidden: number, seed: number | null, device: string) => NativeRatio;
-    this.#native = new Ctor({ ...config }, head.hidden, seed ?? null, device);
+    const Ctor = native().RatioNetworkHandle as unknown as new (config: EDMConfig, hidden: number, pool: RatioHeadPool, seed: number | null, device: string) => NativeRatio;
+    this.#native = new Ctor({ ...config }, head.hidden, head.pool, seed ?? null, device);
   }
 
   /**
@@ -63,9 +72,11 @@ export class RatioNetwork {
   static create(config: EDMConfig, options: RatioNetworkOptions = {}): RatioNetwork {
     const hidden = options.head?.hidden ?? 0;
     if (!Number.isInteger(hidden) || hidden < 0) throw typeError('head.hidden must be a non-negative integer');
+    const pool = options.head?.pool ?? 'features';
+    if (pool !== 'features' && pool !== 'logits') throw valueError(`head.pool must be 'features' or 'logits', not ${JSON.stringify(pool)}`);
     const resolved = resolveConfig(config);
     const dropout = checkDropout(options.dropout ?? resolved.dropout);
-    return new RatioNetwork(Object.freeze({ ...resolved, dropout }), Object.freeze({ hidden }), options.device ?? 'cpu', options.seed);
+    return new RatioNetwork(Object.freeze({ ...resolved, dropout }), Object.freeze({ hidden, pool }), options.device ?? 'cpu', options.seed);
   }
 
   /**

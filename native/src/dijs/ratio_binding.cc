@@ -24,19 +24,22 @@ class RatioNetworkHandle : public Napi::ObjectWrap<RatioNetworkHandle> {
     }));
   }
 
-  // new RatioNetworkHandle(teacherConfig, headHidden, seed | null, device)
+  // new RatioNetworkHandle(teacherConfig, headHidden, headPool ('features' | 'logits'), seed | null, device)
   explicit RatioNetworkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RatioNetworkHandle>(info) {
     Guard(info.Env(), [&] {
       edm::SongUNetConfig config = edm::ParseConfig(info[0]);
       const int64_t hidden = GetInt(info, 1, "head.hidden");
       if (hidden < 0 || hidden > 65536) ThrowValueError("head.hidden must be between 0 and 65536");
+      if (!info[2].IsString()) ThrowTypeError("head.pool must be 'features' or 'logits'");
+      const std::string pool = info[2].As<Napi::String>().Utf8Value();
+      if (pool != "features" && pool != "logits") ThrowValueError("head.pool must be 'features' or 'logits', not '" + pool + "'");
       c10::optional<uint64_t> seed;
-      if (!IsNullish(info[2])) seed = static_cast<uint64_t>(GetInt(info, 2, "seed"));
-      c10::Device device = ParseDevice(info[3], "device");
+      if (!IsNullish(info[3])) seed = static_cast<uint64_t>(GetInt(info, 3, "seed"));
+      c10::Device device = ParseDevice(info[4], "device");
       {
         edm::InitGeneratorGuard init(seed);
         at::NoGradGuard no_grad;
-        net_ = RatioNet(config, hidden);
+        net_ = RatioNet(config, hidden, pool == "logits");
       }
       net_->to(device);
       net_->eval();

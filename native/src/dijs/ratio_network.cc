@@ -4,7 +4,7 @@
 
 namespace onestep::dijs {
 
-RatioNetImpl::RatioNetImpl(edm::SongUNetConfig config, int64_t hidden) {
+RatioNetImpl::RatioNetImpl(edm::SongUNetConfig config, int64_t hidden, bool pool_logits) : pool_logits(pool_logits) {
   config.encoder_only = true;
   model = register_module("model", edm::SongUNet(config));
   const int64_t channels = model->EncoderChannels();
@@ -25,9 +25,13 @@ at::Tensor RatioNetImpl::forward(const at::Tensor& x_in, const at::Tensor& sigma
   at::Tensor emb = model->Embed(p.c_noise.flatten().expand({x.size(0)}), labels, at::Tensor(), h.scalar_type());
   std::vector<at::Tensor> features;
   model->Encode(h, emb, features);
-  h = head_norm->NormSilu(features.back()).mean({2, 3});
+  h = head_norm->NormSilu(features.back());
+  // Pooling first gives one feature vector per image; pooling last, one score per position
+  // (channels last, so that the linear layers act on each position's channels).
+  h = pool_logits ? h.permute({0, 2, 3, 1}) : h.mean({2, 3});
   if (head_hidden) h = at::silu(head_hidden->forward(h));
-  return head_out->forward(h).flatten().to(at::kFloat);
+  h = head_out->forward(h);
+  return (pool_logits ? h.mean({1, 2, 3}) : h.flatten()).to(at::kFloat);
 }
 
 }  // namespace onestep::dijs
