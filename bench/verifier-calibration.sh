@@ -3,16 +3,19 @@
 # for each generator of RUN (best-generator.safetensors, keepBest's snapshot, and generator.safetensors,
 # the main EMA), the plain one-step FID, verifier sampling (k = K) with the run's ratio network, and
 # with that network first trained on against the generator alone for each of CAL kimg
-# (examples/sample.ts --calibrate, calibrateRatio), at each σ of SIGMAS. 10 k samples against the test
-# images (the yardstick). The run's checkpoint is only read, so jobs share it. Prints a table last.
+# (examples/sample.ts --calibrate, calibrateRatio), at each σ of SIGMAS and each temperature of TEMPS
+# (default 1; weights exp(−d/T), 0 the arg-min of d). 10 k samples against the test images (the
+# yardstick). The run's checkpoint is only read, so jobs share it. Prints a table last.
 #   source .device-eval/prelude.sh >/dev/null 2>&1; BUILT=1 RUN=runs/a CAL="100 300" bash bench/verifier-calibration.sh
-# GPUS (default "0 1 2 3") takes the jobs round-robin; each GPU runs its own in turn.
+# GPUS (default "0 1 2 3") takes the jobs round-robin; each GPU runs its own in turn. Each calibrated
+# job calibrates on its own: with several TEMPS, CAL="" (the run's network only) is the cheap sweep.
 # DEVICE=cpu (with BUILT=1, N small, CAL small, DATA_LIMIT the run's --data-limit) tries it here.
 source "$(dirname "$0")/gpu-call.sh"
 run=${RUN:-runs/a} k=${K:-4} n=${N:-10000}
 read -ra gpus <<< "${GPUS:-0 1 2 3}"
 read -ra sigmas <<< "${SIGMAS:-0.05}"
-read -ra cals <<< "${CAL:-100 300}"
+read -ra cals <<< "${CAL-100 300}"  # CAL="" measures the run's network only
+read -ra temps <<< "${TEMPS:-1}"
 generators=()
 for g in best-generator generator; do [ -f "$run/$g.safetensors" ] && generators+=("$g"); done
 [ ${#generators[@]} -gt 0 ] || { echo "no generator in $run" >&2; exit 1; }
@@ -21,9 +24,12 @@ jobs=()
 for g in "${generators[@]}"; do
   jobs+=("$g plain --candidates 1")
   for s in "${sigmas[@]}"; do
-    jobs+=("$g verifier,σ$s,run's --candidates $k --sigma-verify $s --ratio $run/ratio.safetensors")
-    for c in "${cals[@]}"; do
-      jobs+=("$g verifier,σ$s,calibrated-${c}k --candidates $k --sigma-verify $s --calibrate $run/checkpoint.safetensors --calibrate-kimg $c${DATA_LIMIT:+ --data-limit $DATA_LIMIT}")
+    for t in "${temps[@]}"; do
+      v="verifier,σ$s,T$t" verify="--candidates $k --sigma-verify $s --verifier-temperature $t"
+      jobs+=("$g $v,run's $verify --ratio $run/ratio.safetensors")
+      for c in "${cals[@]}"; do
+        jobs+=("$g $v,calibrated-${c}k $verify --calibrate $run/checkpoint.safetensors --calibrate-kimg $c${DATA_LIMIT:+ --data-limit $DATA_LIMIT}")
+      done
     done
   done
 done

@@ -29,6 +29,8 @@ const { values: args } = commandLine(import.meta.url, {
     candidates: { type: 'string', default: '1' },
     // The noise level at which the ratio network judges candidates.
     'sigma-verify': { type: 'string', default: '0.2' },
+    // T of the verifier's weights exp(−d/T): 1 resamples by p/q, larger is closer to plain sampling, 0 keeps each group's arg-min of d.
+    'verifier-temperature': { type: 'string', default: '1' },
     // 'cuda' when a GPU is there, else 'cpu'; 'cuda:1' picks a GPU.
     device: { type: 'string', default: cuda.isAvailable() ? 'cuda' : 'cpu' },
     // Samples to draw.
@@ -75,12 +77,12 @@ async function calibrated(checkpoint: string): Promise<RatioNetwork> {
 const classes = generator.config.labelDim;
 const wanted = args.classes?.split(',').map(Number);
 const classLabels = classes ? Array.from({ length: n }, (_, i) => (wanted ? wanted[i % wanted.length]! : i % classes)) : undefined;
-const options = { classLabels, candidates: Number(args.candidates), ratio, sigmaVerify: Number(args['sigma-verify']) };
+const options = { classLabels, candidates: Number(args.candidates), ratio, sigmaVerify: Number(args['sigma-verify']), verifierTemperature: Number(args['verifier-temperature']) };
 
 const started = performance.now();
 const images = await generator.sample({ n, seed: Number(args.seed), ...options });
 const seconds = (performance.now() - started) / 1000;
-console.log(`${n} samples in ${seconds.toFixed(2)} s on ${device} (${options.candidates > 1 ? `${options.candidates} candidates each, verifier` : 'one network evaluation each'})`);
+console.log(`${n} samples in ${seconds.toFixed(2)} s on ${device} (${options.candidates > 1 ? `${options.candidates} candidates each, verifier${options.verifierTemperature !== 1 ? ` at T ${options.verifierTemperature}` : ''}` : 'one network evaluation each'})`);
 await saveImageGrid(images.slice(0, 0, Math.min(n, 400)), args.out!, { columns: classes && !wanted ? classes : undefined });
 console.log(`grid: ${args.out}`);
 if (args.save) {

@@ -55,7 +55,7 @@ export interface NativeBinding {
   translateImages(images: NativeHandle, shifts: NativeHandle): NativeHandle;
   cutoutImages(images: NativeHandle, corners: NativeHandle, size: number): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
-    candidates: number, sigmaVerify: number, device: string, imageShape: number[], bf16: boolean): Promise<NativeHandle>;
+    candidates: number, sigmaVerify: number, device: string, imageShape: number[], bf16: boolean, verifierTemperature: number): Promise<NativeHandle>;
   fid(a: NativeHandle, b: NativeHandle): Promise<number>;
   precisionRecall(real: NativeHandle, fake: NativeHandle, k: number): Promise<{ precision: number; recall: number }>;
   fromData(data: ArrayBufferView, shape: number[], dtype: DType | null, device: string, requiresGrad: boolean): NativeHandle;

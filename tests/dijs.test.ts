@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages, cutoutImages,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, oneHotLabels, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages, cutoutImages,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectAdaptiveP, expectError, forceGc, maxWeightDifference, TINY_EDM } from './helpers.js';
@@ -182,6 +182,31 @@ describe('OneStepGenerator', () => {
       expect(Math.min(...distances)).toBeLessThan(1e-6);
     }
     await expectError(() => gen.sample({ n: 2, candidates: 4 }), ErrorCode.InvalidArgType, /needs \{ ratio \}/);
+    gen.dispose();
+    ratio.dispose();
+  });
+
+  it('verifier sampling at temperature 0 keeps each group\'s arg-min of d; 1 is the default; others refused', async () => {
+    const gen = OneStepGenerator.fromTeacher(teacher);
+    const ratio = RatioNetwork.fromTeacher(teacher, { seed: 2 });
+    const k = 4, n = 8, sigmaVerify = 1e-4;  // scored almost without noise, so d can be recomputed here
+    const classes = Array.from({ length: n }, (_, i) => i % 10);
+    const sample = (extra: object) => gen.sample({ n, seed: 9, candidates: k, ratio, classLabels: classes, sigmaVerify, ...extra });
+    const candidates = await gen.sample({ n: n * k, seed: 9, classLabels: classes.flatMap((c) => Array(k).fill(c)) });
+    const d = await (await ratio.logit(candidates, sigmaVerify, { classLabels: oneHotLabels(n * k, 10, classes.flatMap((c) => Array(k).fill(c)), 'cpu') })).toTypedArray();
+    const argMin = await sample({ verifierTemperature: 0 });
+    let checked = 0;
+    for (let i = 0; i < n; i++) {
+      const group = Array.from(d.slice(i * k, (i + 1) * k) as Float32Array);
+      const sorted = [...group].sort((a, b) => a - b);
+      if (sorted[1]! - sorted[0]! < 1e-3) continue;  // a near-tie the verifier's tiny noise may flip
+      checked++;
+      expect(argMin.select(0, i).sub(candidates.select(0, i * k + group.indexOf(sorted[0]!))).abs().max().item(), `group ${i}`).toBeLessThan(1e-6);
+    }
+    expect(checked).toBeGreaterThan(n / 2);
+    expect(await equal(await sample({ verifierTemperature: 1 }), await sample({}))).toBe(true);
+    for (const verifierTemperature of [-1, Number.NaN, Infinity, '1'])
+      await expectError(() => sample({ verifierTemperature }), ErrorCode.InvalidArgValue, /verifierTemperature must be a finite number ≥ 0/);
     gen.dispose();
     ratio.dispose();
   });

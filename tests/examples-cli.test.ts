@@ -91,6 +91,14 @@ describe('example command lines', () => {
         '--calibrate-kimg', '0.016', '--data-limit', '16', '--candidates', '2', '--n', '20', '--out', join(dir, 'x.png'));
       expect(sampled.stderr).toBe('');
       expect(sampled.stdout).toMatch(/^calibrating the ratio network on .*generator.safetensors: 0.016 of 0.016 kimg, \d+ s\n20 samples in .* \(2 candidates each, verifier\)\n/);
+      // The arg-min of d instead of resampling, with the run's own ratio network; a bad T refused.
+      const argMin = run('sample.ts', '--device', 'cpu', '--generator', join(dir, 'generator.safetensors'), '--ratio', join(dir, 'ratio.safetensors'),
+        '--candidates', '2', '--verifier-temperature', '0', '--n', '20', '--out', join(dir, 'y.png'));
+      expect([argMin.stderr, argMin.status]).toEqual(['', 0]);
+      expect(argMin.stdout).toMatch(/^20 samples in .* \(2 candidates each, verifier at T 0\)\n/);
+      const negative = run('sample.ts', '--device', 'cpu', '--generator', join(dir, 'generator.safetensors'), '--ratio', join(dir, 'ratio.safetensors'), '--candidates', '2', '--verifier-temperature=-1');
+      expect(negative.status).toBe(1);
+      expect(negative.stderr).toMatch(/verifierTemperature must be a finite number ≥ 0/);
       // The run's data set, or a clear refusal.
       const other = run('sample.ts', '--device', 'cpu', '--generator', join(dir, 'generator.safetensors'), '--calibrate', join(dir, 'checkpoint.safetensors'), '--candidates', '2');
       expect([other.status, other.stderr]).toEqual([1, "sample.ts: this checkpoint's run drew its batches from 16 images; the data set given has 60000: resume with the run's data set (the same split and limit) (ERR_INVALID_ARG_VALUE)\n"]);

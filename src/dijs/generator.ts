@@ -3,7 +3,7 @@
  * a one-step map from noise to images, initialised from the teacher's weights (or at random, the
  * paper's ablation). Saved as safetensors with EDM's key names, so EDM tools read it as a network.
  */
-import { ErrorCode, OnestepError, typeError } from '../errors.js';
+import { ErrorCode, OnestepError, typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
 import { Tensor, type Device } from '../tensor.js';
 import { copyWeights } from '../checkpoint/load-into.js';
@@ -23,12 +23,17 @@ export interface GeneratorSampleOptions {
   classLabels?: readonly number[] | Tensor;
   /** Latents from a CPU generator with this seed: the same images on every device. */
   seed?: number;
-  /** Verifier sampling: draw this many candidates per sample and keep one, weighted by exp(−d). */
+  /** Verifier sampling: draw this many candidates per sample and keep one, weighted by exp(−d/T). */
   candidates?: number;
   /** The ratio network that scores candidates (required when candidates > 1). */
   ratio?: RatioNetwork;
   /** Noise level at which candidates are scored. */
   sigmaVerify?: number;
+  /**
+   * T of the verifier's weights exp(−d/T): 1 (default) is importance resampling by p/q; larger
+   * flattens the weights towards plain sampling; 0 keeps each group's arg-min of d.
+   */
+  verifierTemperature?: number;
   /** 'bf16': the network computes in bf16 (about twice as fast on GPUs; images agree with
    *  float32 to ~1e-2, under 8-bit quantisation's 2/255). Default 'fp32'. */
   precision?: 'fp32' | 'bf16';
@@ -70,11 +75,13 @@ export class OneStepGenerator {
   /** Images [n, C, H, W] in about [−1, 1], one network evaluation each (k with verifier sampling). */
   async sample(options: GeneratorSampleOptions): Promise<Tensor> {
     if (this.#disposed) throw typeError('this OneStepGenerator was disposed');
-    const { n, seed, candidates = 1, ratio, sigmaVerify = DEFAULT_SIGMA_VERIFY } = options ?? ({} as GeneratorSampleOptions);
+    const { n, seed, candidates = 1, ratio, sigmaVerify = DEFAULT_SIGMA_VERIFY, verifierTemperature = 1 } = options ?? ({} as GeneratorSampleOptions);
     if (!Number.isInteger(n) || n < 1) throw typeError(`n must be a positive integer, not ${n}`);
     if (seed !== undefined && (!Number.isInteger(seed) || seed < 0)) throw typeError('seed must be a non-negative integer');
     if (!Number.isInteger(candidates) || candidates < 1) throw typeError('candidates must be a positive integer');
     if (candidates > 1 && !ratio) throw typeError('verifier sampling (candidates > 1) needs { ratio }: the trained RatioNetwork');
+    if (typeof verifierTemperature !== 'number' || !(verifierTemperature >= 0) || !Number.isFinite(verifierTemperature))
+      throw valueError(`verifierTemperature must be a finite number ≥ 0 (0: the arg-min of d), not ${String(verifierTemperature)}`);
     const precision = options.precision ?? 'fp32';
     if (precision !== 'fp32' && precision !== 'bf16') throw typeError(`precision must be 'fp32' or 'bf16', not ${String(precision)}`);
     const { labelDim, inChannels, imgResolution } = this.config;
@@ -83,7 +90,7 @@ export class OneStepGenerator {
       const handle = await native().generatorSample(
         this.net.nativeHandle.moduleRef(), candidates > 1 ? ratio!.nativeHandle.moduleRef() : null,
         n, labels?.handle ?? null, this.sigmaInit, seed ?? null, candidates, sigmaVerify, this.device, [inChannels, imgResolution, imgResolution],
-        precision === 'bf16');
+        precision === 'bf16', verifierTemperature);
       return new Tensor(handle);
     } finally {
       labels?.dispose();

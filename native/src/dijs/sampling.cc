@@ -1,6 +1,6 @@
 // One-step sampling g(z, c) = D(σ_init·z; σ_init, c), optionally with the ratio network as a
-// verifier: k candidates per sample, one kept by importance resampling with weights ∝ exp(−d)
-// (p/q), d measured at a small noise level.
+// verifier: k candidates per sample, one kept by importance resampling with weights ∝ exp(−d/T)
+// (p/q at T = 1), d measured at a small noise level; T = 0 keeps each group's arg-min of d.
 #include "../registry.h"
 #include "../tensor_handle.h"
 #include "../worker.h"
@@ -8,6 +8,7 @@
 #include "../edm/compute_dtype.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <cmath>
 
 namespace onestep {
 namespace {
@@ -21,6 +22,7 @@ struct SampleRequest {
   int64_t n = 0, candidates = 1;
   at::Tensor labels;  // [n, label_dim] or undefined
   double sigma_init = 2.5, sigma_verify = 0.1;
+  double temperature = 1;  // of the verifier's weights exp(−d/T); 0: the arg-min of d
   c10::optional<uint64_t> seed;
   c10::Device device{c10::kCPU};
   std::vector<int64_t> image_shape;  // [C, H, W]
@@ -66,9 +68,14 @@ at::Tensor Generate(SampleRequest& r) {
     }
     at::Tensor noisy = x + verify_noise.narrow(0, first, count) * r.sigma_verify;
     at::Tensor d = r.ratio->forward(noisy, at::full({count}, r.sigma_verify, zc.options()), lc).view({n, r.candidates});
-    at::Tensor weights = at::softmax(-d.to(at::kDouble), 1);
-    // Inverse-CDF draw from each group's weights (multinomial without its host synchronisation).
-    at::Tensor pick = (weights.cumsum(1) < u.narrow(0, start, n)).sum(1).clamp_max(r.candidates - 1);
+    at::Tensor pick;
+    if (r.temperature == 0) {
+      pick = d.argmin(1);
+    } else {
+      at::Tensor weights = at::softmax(-d.to(at::kDouble) / r.temperature, 1);
+      // Inverse-CDF draw from each group's weights (multinomial without its host synchronisation).
+      pick = (weights.cumsum(1) < u.narrow(0, start, n)).sum(1).clamp_max(r.candidates - 1);
+    }
     at::Tensor index = at::arange(n, pick.options()) * r.candidates + pick;
     out.push_back(x.index_select(0, index));
   }
@@ -76,7 +83,7 @@ at::Tensor Generate(SampleRequest& r) {
 }
 
 // generatorSample(generatorRef, ratioRef | null, n, classLabels | null, sigmaInit, seed | null,
-//                 candidates, sigmaVerify, device, imageShape, bf16) → Promise<handle>
+//                 candidates, sigmaVerify, device, imageShape, bf16, verifierTemperature) → Promise<handle>
 Napi::Value GeneratorSample(const Napi::CallbackInfo& info) {
   SampleRequest r;
   r.generator = *static_cast<EDMPrecond*>(info[0].As<Napi::External<EDMPrecond>>().Data());
@@ -91,6 +98,8 @@ Napi::Value GeneratorSample(const Napi::CallbackInfo& info) {
   r.device = ParseDevice(info[8], "device");
   r.image_shape = ParseShape(info[9], "imageShape");
   r.bf16 = info.Length() > 10 && info[10].IsBoolean() && info[10].As<Napi::Boolean>().Value();
+  if (info.Length() > 11 && !IsNullish(info[11])) r.temperature = GetNumber(info, 11, "verifierTemperature");
+  if (!(r.temperature >= 0) || !std::isfinite(r.temperature)) ThrowValueError("verifierTemperature must be a finite number ≥ 0 (0: the arg-min of d)");
   if (r.candidates < 1 || r.candidates > 1024) ThrowValueError("candidates must be between 1 and 1024");
   if (r.candidates > 1 && !r.ratio) ThrowValueError("verifier sampling (candidates > 1) needs a ratio network");
   if (!(r.sigma_init > 0) || !(r.sigma_verify > 0)) ThrowValueError("sigmaInit and sigmaVerify must be positive");
