@@ -61,7 +61,7 @@ async function calibrated(checkpoint: string): Promise<RatioNetwork> {
   const data = await FashionMNIST.load({ split: 'train', device, limit: args['data-limit'] ? Number(args['data-limit']) : undefined });
   try {
     let reported = 0;
-    const ratio = await calibrateRatio(checkpoint, generator, data, {
+    return await calibrateRatio(checkpoint, generator, data, {
       images: calibrateKimg * 1000, device,
       onProgress: (images) => {
         if (images < reported + 50_000 && images < calibrateKimg * 1000) return;
@@ -69,7 +69,6 @@ async function calibrated(checkpoint: string): Promise<RatioNetwork> {
         console.log(`calibrating the ratio network on ${args.generator}: ${Number((images / 1000).toFixed(3))} of ${calibrateKimg} kimg, ${((performance.now() - started) / 1000).toFixed(0)} s`);
       },
     });
-    return ratio;
   } finally {
     data.dispose();
   }

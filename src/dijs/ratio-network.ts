@@ -2,9 +2,9 @@
  * RatioNetwork: the class-ratio classifier d(x_σ, σ, c) ≈ log q_σ(x)/p_σ(x). Its trunk is the
  * teacher's mapping network and encoder (weights copied, decoder dropped) on c_in·x_σ with
  * c_noise, EDM's names under `model.`; a small head (GroupNorm → SiLU → mean pool → Linear, or
- * the mean of per-position scores with `head.pool: 'logits'`) gives one logit. Positive logits say "generated", negative "data". With `dropout` > 0 the
- * encoder's blocks drop activations as EDM's do, but only inside a DiJSTrainer's step: `logit`
- * always runs without it.
+ * the mean of per-position scores with `head.pool: 'logits'`) gives one logit. Positive logits
+ * say "generated", negative "data". With `dropout` > 0 the encoder's blocks drop activations as
+ * EDM's do, but only inside a DiJSTrainer's step: `logit` always runs without it.
  */
 import { ErrorCode, OnestepError, typeError, valueError } from '../errors.js';
 import { native } from '../native.js';
