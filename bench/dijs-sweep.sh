@@ -76,7 +76,8 @@ for name in sys.argv[1:]:
     extras = lambda r: ''.join(f", EMA {e['halfLifeKimg']:g} k {e['fid']:.2f}{' best' if e.get('best') else ''}" for e in r.get('extraEmas', []))
     # μ: the main EMA's FID mean term (fidMean; the rest of its FID is the covariance term).
     mean = lambda r: f" μ {r['fidMean']:.2f}" if 'fidMean' in r else ''
-    points = [f"{r['kimg'] / 1000:.2f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{mean(r)}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
+    # Three decimals: a run's last in-run evaluation and its end-of-run one can be 5 k images apart.
+    points = [f"{r['kimg'] / 1000:.3f} M {r['fid']:.2f}{extras(r)} (p {r['precision']:.3f} r {r['recall']:.3f}{mean(r)}{overfit(r)}){' best' if r.get('best') else ''}" for r in rows if 'fid' in r]
     print(f"{name}: " + ('; '.join(points) or 'no FID yet'))
 PY
 }
