@@ -23,7 +23,7 @@
  */
 import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
-import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type DiJSResumeChanges, type Divergence, type Precision, type RatioHeadOptions, type RatioHeadPool } from '../src/index.js';
+import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type GeneratorSampleOptions, type DiJSResumeChanges, type Divergence, type Precision, type RatioHeadOptions, type RatioHeadPool } from '../src/index.js';
 
 const { values: args, tokens } = commandLine(import.meta.url, {
   tokens: true,
@@ -236,10 +236,10 @@ const changeableFlags: Record<string, keyof DiJSResumeChanges> = {
 };
 const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
   const o = 'options' in t ? t.options : t;
+  const head = 'ratio' in t ? t.ratio.head : t.ratioHead;
   return {
     'sigma-init': o.sigmaInit, 'adam-eps': o.eps, 'adam-betas': [o.beta1, o.beta2], 'augment-target': o.augmentTarget, 'augment-speed-kimg': o.augmentSpeedImages,
-    'augment-p-max': o.augmentMaxProbability, 'extra-ema-kimg': o.extraEmaHalfLives, 'ratio-head-hidden': ('ratio' in t ? t.ratio.head : t.ratioHead).hidden,
-    'ratio-head-pool': ('ratio' in t ? t.ratio.head : t.ratioHead).pool,
+    'augment-p-max': o.augmentMaxProbability, 'extra-ema-kimg': o.extraEmaHalfLives, 'ratio-head-hidden': head.hidden, 'ratio-head-pool': head.pool,
   };
 };
 const startFlags = ['teacher', 'init', 'seed'];
@@ -333,11 +333,12 @@ if (lead) {
   // One or more noise levels for the verifier, e.g. 0.05,0.2,1.
   const sigmaVerifies = args['sigma-verify']!.split(',').map(Number);
   const sigmaVerify = sigmaVerifies[0]!;
-  // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
   // Image sources for evaluate(), which calls them once per 1 000 images: each call its own seed.
-  const plainFrom = (generator: OneStepGenerator, seed: number) => (n: number) => generator.sample({ n, seed: seed++ });
-  const verified = (generator: OneStepGenerator, seed: number, sigma = sigmaVerify, ratio = trainer.ratio) => (n: number) =>
-    generator.sample({ n, seed: seed++, candidates: verifier, ratio, sigmaVerify: sigma });
+  const sampledFrom = (generator: OneStepGenerator, seed: number, options: Partial<GeneratorSampleOptions> = {}) => (n: number) =>
+    generator.sample({ ...options, n, seed: seed++ });
+  // Verifier sampling: k candidates per sample, importance-resampled by exp(−d).
+  const verified = (generator: OneStepGenerator, seed: number, sigma = sigmaVerify, ratio = trainer.ratio) =>
+    sampledFrom(generator, seed, { candidates: verifier, ratio, sigmaVerify: sigma });
   const calibrateKimg = Number(args['verifier-calibrate-kimg']);
   if (verifier > 1 && !args['no-eval']) {
     // The main EMA against its last evaluation, and keepBest's snapshot (the run's best generator,
@@ -359,7 +360,7 @@ if (lead) {
    * given), and with --verifier-calibrate-kimg again with a ratio network calibrated on it.
    */
   async function reportVerifier(label: string, generator: OneStepGenerator, plainFid?: number): Promise<void> {
-    const plain = plainFid ?? (await evaluate(plainFrom(generator, 2_000_000), { n: evalN })).fid;
+    const plain = plainFid ?? (await evaluate(sampledFrom(generator, 2_000_000), { n: evalN })).fid;
     const v = await evaluate(verified(generator, 2_000_000), { n: evalN });
     console.log(`verifier sampling, k = ${verifier}, σ ${sigmaVerify}, ${label}: FID ${v.fid.toFixed(2)} (${plain.toFixed(2)} without), ` +
       `precision ${v.precision.toFixed(3)}, recall ${v.recall.toFixed(3)}`);
