@@ -69,7 +69,8 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // that long EMAs stop carrying the run's start sooner (a 4 000 k EMA read 16.4 at 12 M images
     // without it, README, Results).
     'ema-rampup-ratio': { type: 'string', default: '0' },
-    // Ratio-network updates per generator update.
+    // Ratio-network updates per generator update (DiJSOptions.ratioSteps). 2: 1.5× the time per image and
+    // the fastest start measured (FID 5.17 at 1.0 M images against 7.55 for 1); not yet measured past 1.3 M (README, Results).
     'ratio-steps': { type: 'string', default: '1' },
     // Adam's ε for both networks. 1e-6 did not keep the generator still while its ratio network was
     // silent (bench/NOTES.md, seventh session: FID 49 at 1.7 M; the same recipe from teacher v3 with 1e-8: 50 at 1.95 M).
@@ -79,7 +80,7 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // Global gradient-norm limits for the generator and the ratio network (0: none).
     'clip-g': { type: 'string', default: '0' },
     'clip-d': { type: 'string', default: '0' },
-    // Generator loss weight w(σ) = σ^power (0: uniform).
+    // Generator loss weight w(σ) = σ^power (0: uniform). 1 was behind uniform from the start (README, Results).
     'weight-power': { type: 'string', default: '0' },
     // Gradient penalties γ on the ratio network's input gradient at noised real (R1) and generated
     // (R2) images (0: off); DiJSOptions.r1Gamma and r2Gamma. Measured worse at every strength from
@@ -114,7 +115,8 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // the teacher trained with 0.1); against its memorising the training images. Measured at 0.1: slower everywhere, gap unchanged (README, Results).
     'ratio-dropout': { type: 'string', default: '0' },
     // Cutout squares of this side (pixels) in real and generated images before the ratio network sees
-    // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Not yet measured in training.
+    // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Measured worse at 16
+    // with p 0.5 (two seeds: 4.98 and 9.66 at 4 M images against 4.05; README, Results).
     'augment-cutout': { type: 'string', default: '0' },
     // Lookahead-minmax: every this many iterations both networks are pulled back to
     // slow + α·(now − slow), slow being their weights that many iterations before (0: off).
@@ -269,6 +271,8 @@ if (args.resume) {
 if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? `${processGroup.worldSize} processes (${processGroup.backend}), ` : ''}${device}: generator ${(trainer.generator.net.parameterCount / 1e6).toFixed(2)} M parameters ` +
   `(${args.resume ? `resumed at ${(trainer.imagesSeen / 1000).toFixed(1)} kimg` : `${args.init} init`}), ratio network ${(trainer.ratio.parameterCount / 1e6).toFixed(2)} M, ` +
   `batch ${trainer.options.batchSize}, σ_init ${trainer.options.sigmaInit}, lr ${trainer.options.lrG}/${trainer.options.lrD}` +
+  (trainer.options.ratioSteps > 1 ? `, ${trainer.options.ratioSteps} ratio updates per generator update` : '') +
+  (trainer.options.weightPower !== 0 ? `, w(σ) = σ^${trainer.options.weightPower}` : '') +
   (trainer.options.r1Gamma > 0 || trainer.options.r2Gamma > 0 ? `, gradient penalties R1 ${trainer.options.r1Gamma} R2 ${trainer.options.r2Gamma} (step ${trainer.options.penaltyStep})` : '') +
   (trainer.options.augmentShift > 0 ? `, translations ≤ ${trainer.options.augmentShift} px (p ${trainer.options.augmentProbability}` +
     (trainer.options.augmentTarget > 0 ? `, adapted towards r = ${trainer.options.augmentTarget}${trainer.options.augmentMaxProbability < 1 ? ` up to ${trainer.options.augmentMaxProbability}` : ''}` : '') + ')' : '') +

@@ -3,7 +3,8 @@
  * near 0 for real and generated images alike, so the generator gets almost no signal. Seen on a
  * GPU (bench/NOTES.md, sixth and seventh sessions): the losses look calm (the ratio loss sits at
  * 2·ln 2); every run with lrG 1e-4 and no warm-up went quiet after ~0.2 M images and revived after
- * 0.6–1.7 M images or never; with lrG 5e-5 only a run with lrD 6e-4 did. The generator's gradient norm did
+ * 0.6–1.7 M images or never; with lrG 5e-5 only a run with lrD 6e-4 did, and (nineteenth session) one
+ * with 16-pixel cutouts, quiet from 0.2 M to 1.5 M images. The generator's gradient norm did
  * not tell a network that would revive from one that would not (both sat at 0.000–0.004), so the
  * watch looks at the logits only. trainSession warns once; a custom loop can call observe itself.
  */
@@ -45,6 +46,7 @@ export class DeadRatioWatch {
     this.warned = true;
     return `the ratio network has sat at chance since ${(this.since / 1000).toFixed(0)} kimg: its mean logits are within ` +
       `±${this.logitFloor} for real and generated images, so the generator gets almost no signal. Such networks have revived ` +
-      'after 0.6–1.7 M images or never; lower lrG (5e-5 with lrD 1e-4–2e-4 never went quiet) or lrD and restart, or watch whether it revives.';
+      'after 0.6–1.7 M images or never; lower lrG (5e-5 with lrD 1e-4–2e-4 went quiet only once, with 16-pixel cutouts) or ' +
+      'a stronger augmentation, or raise lrD, and restart; or watch whether it revives.';
   }
 }

@@ -67,9 +67,21 @@ export interface DiJSOptions {
   /** Noise levels for the ratio update and for the generator update. */
   ratioSigma?: SigmaDistribution;
   generatorSigma?: SigmaDistribution;
-  /** Generator loss weight w(σ) = σ^weightPower (0: uniform). */
+  /**
+   * Generator loss weight w(σ) = σ^weightPower (0: uniform). Measured at 1 from the shipped teacher
+   * (nineteenth session, one run): behind the uniform weight from the start (FID 9.40 at 1.0 M images
+   * against 7.55–7.56, 7.35 at 1.5 M against 6.02–6.36).
+   */
   weightPower?: number;
-  /** Ratio-network updates per generator update. */
+  /**
+   * Ratio-network updates per generator update (TTUR as DMD2 uses it); each draws its own real images
+   * and generator samples, so at equal images seen (counted per generator update) the ratio network
+   * sees this many times the real images. Measured at 2 from the shipped teacher (nineteenth session,
+   * one run, H200): 1.5× the time per image (2.77 k against 4.11 k img/s) and the fastest start
+   * measured: FID 5.17 at 1.0 M images against 7.55–7.56 for 1 (ahead by ~1.1 at equal time), then
+   * level to 5.19 at 1.32 M, where 1 reached 5.54–5.56 in the same time; its memorising gap grew about
+   * twice as fast per image. Not yet measured past 1.3 M.
+   */
   ratioSteps?: number;
   /**
    * R1 penalty (Mescheder et al. 2018) on the ratio network: γ/2·E‖∇x d(x_σ)‖² over the noised real
@@ -129,8 +141,10 @@ export interface DiJSOptions {
    * memorises: a square of this side (pixels), centred on a uniform pixel, set to -1 (background) in
    * each image with the same probability p as the translations (drawn on its own), after them, real
    * and generated alike, in both updates (`cutoutImages`: differentiable). DiffAugment's is half the
-   * image's side, always applied. 0 (default): off; smaller than the image. Its graph replays match
-   * the eager step on a GPU; not yet measured in a training run.
+   * image's side, always applied. 0 (default): off; smaller than the image. **Measured worse** at 16
+   * with p 0.5 beside the translations (nineteenth session, two seeds): the memorising gap halved
+   * (0.05 at 4 M), but one seed's ratio network sat at chance from 0.2 to 1.5 M images (FID 9.66 at
+   * 4 M) and the other trailed the recipe by 0.4–0.9 (4.98 at 4 M against 4.05).
    */
   augmentCutout?: number;
   /**
