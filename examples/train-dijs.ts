@@ -120,6 +120,7 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     'augment-cutout': { type: 'string', default: '0' },
     // Lookahead-minmax: every this many iterations both networks are pulled back to
     // slow + α·(now − slow), slow being their weights that many iterations before (0: off).
+    // Measured no better at 100 (README, Results).
     'lookahead-steps': { type: 'string', default: '0' },
     // Lookahead's α in (0, 1] (1: no pull-back).
     'lookahead-alpha': { type: 'string', default: '0.5' },

@@ -168,6 +168,9 @@ export interface DiJSOptions {
    * point: its 2 000–4 000 k EMAs read 0.3–1 FID below the 500 k one late in the run while the
    * 500 k one rose (bench/NOTES.md, thirteenth session). Outside the CUDA graph, on the same weights;
    * the same on every process of a group; the slow weights are checkpointed. 0 (default): off.
+   * Measured no better at 100 (α 0.5; fifteenth and sixteenth sessions): branched at 4.43 M images it
+   * was slower (1 000 k EMA 3.52 against 3.16 at 7.6 M); branched at the 8 M peak it held the 500 k
+   * EMA flat, but its 4 000 k EMA ended level with plain's (3.45 against 3.39 at 12.5 M).
    */
   lookaheadSteps?: number;
   /** Lookahead's α in (0, 1]; 0.5 by default (the paper's). 1 is no lookahead. */
