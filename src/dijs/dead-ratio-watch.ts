@@ -46,7 +46,7 @@ export class DeadRatioWatch {
     this.warned = true;
     return `the ratio network has sat at chance since ${(this.since / 1000).toFixed(0)} kimg: its mean logits are within ` +
       `±${this.logitFloor} for real and generated images, so the generator gets almost no signal. Such networks have revived ` +
-      'after 0.6–1.7 M images or never; lower lrG (5e-5 with lrD 1e-4–2e-4 went quiet only once, with 16-pixel cutouts) or ' +
-      'a stronger augmentation, or raise lrD, and restart; or watch whether it revives.';
+      'after 0.6–1.7 M images or never; lower lrG or lrD and restart (lrG 5e-5 with lrD 1e-4–2e-4 went quiet only once, ' +
+      'with 16-pixel cutouts: make such augmentations milder), or watch whether it revives.';
   }
 }
