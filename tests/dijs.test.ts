@@ -448,6 +448,36 @@ describe('the fused DiJS step', () => {
     await expectError(() => resume({ augmentProbability: 0.5 }, 'adaptive.safetensors'), ErrorCode.InvalidArgType, /checkpoint carries the adapted p/);
   });
 
+  it('branches to another number of ratio updates per generator update: the ratio network\'s step count follows the new setting', async () => {
+    // Two ratio updates started fastest on a GPU (bench/NOTES.md, nineteenth session); a run may
+    // want them early only, so a branch must change the count, not just record it.
+    const counts = async (path: string) => {
+      const saved = await loadStateDict(path);
+      const meta = JSON.parse(saved.metadata.get('onestep')!) as { stepsG: number; stepsD: number; imagesSeen: number; options: DiJSOptions };
+      saved.dispose();
+      return { stepsG: meta.stepsG, stepsD: meta.stepsD, imagesSeen: meta.imagesSeen, ratioSteps: meta.options.ratioSteps };
+    };
+    manualSeed(0);
+    const two = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 6, ratioSteps: 2 });
+    await two.step(2);
+    await two.save(join(dir, 'ratio-steps-2.safetensors'));
+    two.dispose();
+    expect(await counts(join(dir, 'ratio-steps-2.safetensors'))).toEqual({ stepsG: 2, stepsD: 4, imagesSeen: 16, ratioSteps: 2 });
+    const one = await DiJSTrainer.resume(join(dir, 'ratio-steps-2.safetensors'), data, { change: { ratioSteps: 1 } });
+    expect(one.options.ratioSteps).toBe(1);
+    const stats = await one.step(3);
+    expect(Number.isFinite(stats.lossRatio) && Number.isFinite(stats.lossGenerator)).toBe(true);
+    await one.save(join(dir, 'ratio-steps-1.safetensors'));
+    one.dispose();
+    expect(await counts(join(dir, 'ratio-steps-1.safetensors'))).toEqual({ stepsG: 5, stepsD: 7, imagesSeen: 40, ratioSteps: 1 });
+    const three = await DiJSTrainer.resume(join(dir, 'ratio-steps-1.safetensors'), data, { change: { ratioSteps: 3 } });
+    await three.step(1);
+    await three.save(join(dir, 'ratio-steps-3.safetensors'));
+    three.dispose();
+    expect(await counts(join(dir, 'ratio-steps-3.safetensors'))).toEqual({ stepsG: 6, stepsD: 10, imagesSeen: 48, ratioSteps: 3 });
+    await expectError(() => DiJSTrainer.resume(join(dir, 'ratio-steps-1.safetensors'), data, { change: { ratioSteps: 0 } }), ErrorCode.InvalidArgType, /ratioSteps must be a positive integer/);
+  });
+
   it('ramps every EMA\'s half-life up with the images seen (emaRampupRatio, EDM\'s rule), the extra ones too', async () => {
     // A half-life far above the run stays at the teacher's weights; capped at 1e-12 × the images
     // seen (far below a batch) it follows the online generator.
