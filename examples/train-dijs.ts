@@ -23,7 +23,7 @@
  */
 import { commandLine, emaTag, kimgList, UsageError } from './command-line.js';
 import { join } from 'node:path';
-import { calibrateRatio, cuda, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type GeneratorSampleOptions, type DiJSResumeChanges, type Divergence, type Precision, type RatioHeadOptions, type RatioHeadPool } from '../src/index.js';
+import { calibrateRatio, cuda, RATIO_HEAD_POOLS, DiJSTrainer, ProcessGroup, EDMNetwork, evaluate, FashionMNIST, manualSeed, OneStepGenerator, saveSamples, trainSession, type Device, type DiJSOptions, type GeneratorSampleOptions, type DiJSResumeChanges, type Divergence, type Precision, type RatioHeadOptions, type RatioHeadPool } from '../src/index.js';
 
 const { values: args, tokens } = commandLine(import.meta.url, {
   tokens: true,
@@ -203,7 +203,7 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
   return { pMean: pMean!, pStd: pStd! };
 }
 
-if (args['ratio-head-pool'] !== 'features' && args['ratio-head-pool'] !== 'logits') throw new UsageError(`--ratio-head-pool takes features or logits, not "${args['ratio-head-pool']}"`);
+if (!(RATIO_HEAD_POOLS as readonly string[]).includes(args['ratio-head-pool']!)) throw new UsageError(`--ratio-head-pool takes features or logits, not "${args['ratio-head-pool']}"`);
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
 {
   const kimg = Number(args['verifier-calibrate-kimg']);

@@ -34,7 +34,7 @@ export { evaluate, fid, fidMeanTerm, precisionRecall } from './eval/metrics.js';
 export type { Evaluation, ImageSource } from './eval/metrics.js';
 export { ImageDataset } from './data/image-dataset.js';
 export { oneHotLabels } from './dijs/class-labels.js';
-export { RatioNetwork } from './dijs/ratio-network.js';
+export { RATIO_HEAD_POOLS, RatioNetwork } from './dijs/ratio-network.js';
 export type { RatioHeadOptions, RatioHeadPool } from './dijs/ratio-network.js';
 export { OneStepGenerator } from './dijs/generator.js';
 export type { GeneratorInit, GeneratorSampleOptions } from './dijs/generator.js';

@@ -18,8 +18,9 @@ import { disposeOnThrow } from '../scope.js';
 import { resolveConfig, type EDMConfig } from '../edm/config.js';
 import type { EDMNetwork } from '../edm/network.js';
 
-/** Where the head averages over the encoder's last feature map. */
-export type RatioHeadPool = 'features' | 'logits';
+/** Where the head may average over the encoder's last feature map (the one list the checks read). */
+export const RATIO_HEAD_POOLS = ['features', 'logits'] as const;
+export type RatioHeadPool = (typeof RATIO_HEAD_POOLS)[number];
 
 export interface RatioHeadOptions {
   /** Width of an extra hidden layer before the logit (0: GroupNorm → SiLU → pool → Linear). */
@@ -73,7 +74,7 @@ export class RatioNetwork {
     const hidden = options.head?.hidden ?? 0;
     if (!Number.isInteger(hidden) || hidden < 0) throw typeError('head.hidden must be a non-negative integer');
     const pool = options.head?.pool ?? 'features';
-    if (pool !== 'features' && pool !== 'logits') throw valueError(`head.pool must be 'features' or 'logits', not ${JSON.stringify(pool)}`);
+    if (!RATIO_HEAD_POOLS.includes(pool)) throw valueError(`head.pool must be 'features' or 'logits', not ${JSON.stringify(pool)}`);
     const resolved = resolveConfig(config);
     const dropout = checkDropout(options.dropout ?? resolved.dropout);
     return new RatioNetwork(Object.freeze({ ...resolved, dropout }), Object.freeze({ hidden, pool }), options.device ?? 'cpu', options.seed);
