@@ -69,8 +69,8 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // that long EMAs stop carrying the run's start sooner (a 4 000 k EMA read 16.4 at 12 M images
     // without it, README, Results).
     'ema-rampup-ratio': { type: 'string', default: '0' },
-    // Ratio-network updates per generator update (DiJSOptions.ratioSteps). 2: 1.5× the time per image and
-    // the fastest start measured (FID 5.17 at 1.0 M images against 7.55 for 1); not yet measured past 1.3 M (README, Results).
+    // Ratio-network updates per generator update (DiJSOptions.ratioSteps). 2: ahead at equal images, 1.5× the
+    // time per image, behind per second after ~11 minutes on an H200; 4: worse (README, Results).
     'ratio-steps': { type: 'string', default: '1' },
     // Adam's ε for both networks. 1e-6 did not keep the generator still while its ratio network was
     // silent (bench/NOTES.md, seventh session: FID 49 at 1.7 M; the same recipe from teacher v3 with 1e-8: 50 at 1.95 M).
@@ -118,6 +118,9 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // them, with --augment-p's probability (DiffAugment: 16 at 32 × 32, always); 0: off. Measured worse at 16
     // with p 0.5 (two seeds: 4.98 and 9.66 at 4 M images against 4.05; README, Results).
     'augment-cutout': { type: 'string', default: '0' },
+    // Horizontal flips of real and generated images before the ratio network sees them, with this
+    // probability of their own (below 0.5, so which way an image faces is still judged); 0: off. Not yet measured.
+    'augment-flip': { type: 'string', default: '0' },
     // Lookahead-minmax: every this many iterations both networks are pulled back to
     // slow + α·(now − slow), slow being their weights that many iterations before (0: off).
     // Measured no better at 100 (README, Results).
@@ -220,7 +223,7 @@ const recipe: DiJSOptions & { init: 'teacher' | 'random'; seed: number; ratioHea
   emaHalfLifeImages: Number(args['ema-halflife-kimg']) * 1000, emaRampupRatio: Number(args['ema-rampup-ratio']), ratioSteps: Number(args['ratio-steps']), eps: Number(args['adam-eps']), ...betas(args['adam-betas']!),
   clipG: Number(args['clip-g']), clipD: Number(args['clip-d']), weightPower: Number(args['weight-power']), r1Gamma: Number(args['r1-gamma']), r2Gamma: Number(args['r2-gamma']), penaltyStep: Number(args['penalty-step']),
   augmentShift: Number(args['augment-shift']), augmentProbability: args['augment-p'] === undefined ? undefined : Number(args['augment-p']),
-  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']), pool: args['ratio-head-pool'] as RatioHeadPool }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']),
+  augmentTarget: Number(args['augment-target']), augmentSpeedImages: Number(args['augment-speed-kimg']) * 1000, augmentMaxProbability: Number(args['augment-p-max']), ratioHead: { hidden: Number(args['ratio-head-hidden']), pool: args['ratio-head-pool'] as RatioHeadPool }, ratioDropout: Number(args['ratio-dropout']), augmentCutout: Number(args['augment-cutout']), augmentFlip: Number(args['augment-flip']),
   lookaheadSteps: Number(args['lookahead-steps']), lookaheadAlpha: Number(args['lookahead-alpha']),
   extraEmaHalfLives: kimgList(args['extra-ema-kimg']),
   ratioSigma: logNormal('--ratio-sigma', args['ratio-sigma']!), generatorSigma: logNormal('--generator-sigma', args['generator-sigma']!),
@@ -234,7 +237,7 @@ const changeableFlags: Record<string, keyof DiJSResumeChanges> = {
   'lr-g': 'lrG', 'lr-d': 'lrD', 'lr-decay-kimg': 'lrDecayImages', 'lr-g-warmup-kimg': 'lrGWarmupImages', 'clip-g': 'clipG', 'clip-d': 'clipD',
   divergence: 'divergence', 'ratio-sigma': 'ratioSigma', 'generator-sigma': 'generatorSigma', 'weight-power': 'weightPower', 'ratio-steps': 'ratioSteps',
   'r1-gamma': 'r1Gamma', 'r2-gamma': 'r2Gamma', 'penalty-step': 'penaltyStep', 'augment-shift': 'augmentShift', 'augment-p': 'augmentProbability',
-  'ratio-dropout': 'ratioDropout', 'augment-cutout': 'augmentCutout', 'ema-halflife-kimg': 'emaHalfLifeImages', 'ema-rampup-ratio': 'emaRampupRatio',
+  'ratio-dropout': 'ratioDropout', 'augment-cutout': 'augmentCutout', 'augment-flip': 'augmentFlip', 'ema-halflife-kimg': 'emaHalfLifeImages', 'ema-rampup-ratio': 'emaRampupRatio',
   'lookahead-steps': 'lookaheadSteps', 'lookahead-alpha': 'lookaheadAlpha',
 };
 const fixedBy = (t: DiJSTrainer | typeof recipe): Record<string, unknown> => {
@@ -278,6 +281,7 @@ if (lead) console.log(`DiJS (${trainer.options.divergence}) on ${processGroup ? 
   (trainer.options.augmentShift > 0 ? `, translations ≤ ${trainer.options.augmentShift} px (p ${trainer.options.augmentProbability}` +
     (trainer.options.augmentTarget > 0 ? `, adapted towards r = ${trainer.options.augmentTarget}${trainer.options.augmentMaxProbability < 1 ? ` up to ${trainer.options.augmentMaxProbability}` : ''}` : '') + ')' : '') +
   (trainer.options.augmentCutout > 0 ? `, cutouts of ${trainer.options.augmentCutout} px (p ${trainer.options.augmentProbability}${trainer.options.augmentTarget > 0 ? ', adapted' : ''})` : '') +
+  (trainer.options.augmentFlip > 0 ? `, horizontal flips (p ${trainer.options.augmentFlip})` : '') +
   (trainer.options.ratioDropout > 0 ? `, ratio network dropout ${trainer.options.ratioDropout}` : '') +
   (trainer.options.lookaheadSteps > 0 ? `, lookahead every ${trainer.options.lookaheadSteps} iterations (α ${trainer.options.lookaheadAlpha})` : ''));
 

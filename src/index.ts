@@ -42,7 +42,7 @@ export { DiJSTrainer, RESUME_CHANGEABLE } from './dijs/trainer.js';
 export type { DiJSOptions, DiJSResumeChanges, DiJSTrainerArgs, DiJSStats, SigmaDistribution } from './dijs/trainer.js';
 export type { Precision } from './train/precision.js';
 export { divergenceLoss, ratioLoss, DIVERGENCES } from './dijs/divergence.js';
-export { cutoutImages, translateImages } from './dijs/augment.js';
+export { cutoutImages, flipImages, translateImages } from './dijs/augment.js';
 export type { Divergence } from './dijs/divergence.js';
 export { saveCurves, renderCurves } from './image/curves.js';
 export type { CurveChart, CurveSeries } from './image/curves.js';

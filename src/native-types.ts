@@ -54,6 +54,7 @@ export interface NativeBinding {
   ratioLoss(fakeLogits: NativeHandle, realLogits: NativeHandle): NativeHandle;
   translateImages(images: NativeHandle, shifts: NativeHandle): NativeHandle;
   cutoutImages(images: NativeHandle, corners: NativeHandle, size: number): NativeHandle;
+  flipImages(images: NativeHandle, flips: NativeHandle): NativeHandle;
   generatorSample(generator: unknown, ratio: unknown, n: number, classLabels: NativeHandle | null, sigmaInit: number, seed: number | null,
     candidates: number, sigmaVerify: number, device: string, imageShape: number[], bf16: boolean, verifierTemperature: number): Promise<NativeHandle>;
   fid(a: NativeHandle, b: NativeHandle): Promise<number>;

@@ -186,13 +186,13 @@ describe.runIf(hasCuda)('CUDA', () => {
         // An extra EMA with a half-life below a batch follows the online weights: it shows the
         // extra EMAs' updates inside the graph. The generator's warm-up (over the first 4
         // iterations, eager and captured ones) shows that its changing rate reaches the replays.
-        // Both gradient penalties, the translations and the cutouts: their draws are made outside the graph and copied in.
+        // Both gradient penalties, the translations, the cutouts and the flips: their draws are made outside the graph and copied in.
         // Lookahead every 2 iterations: its pull-backs run between replays, on the weights the graph reads in place.
         // Two ratio updates per generator update (each with its own draws and Adam factors) and w(σ) = σ.
         // The translations at a fixed p 0.5. Adapted p is checked on its own below: its rule turns on
         // the sign of each real logit, and a logit near 0 may take the other sign in the two runs
         // (an adaptive p here failed on an H200 by 3.4e-4 in float32).
-        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64, r1Gamma: 0.1, r2Gamma: 0.1, augmentShift: 2, augmentProbability: 0.5, augmentCutout: 8, lookaheadSteps: 2, ratioSteps: 2, weightPower: 1 });
+        const trainer = new DiJSTrainer({ teacher, data, batchSize: 16, seed: 4, precision, cudaGraph, extraEmaHalfLives: [1e-9], lrGWarmupImages: 64, r1Gamma: 0.1, r2Gamma: 0.1, augmentShift: 2, augmentProbability: 0.5, augmentCutout: 8, augmentFlip: 0.3, lookaheadSteps: 2, ratioSteps: 2, weightPower: 1 });
         // 3 eager iterations, the capture and 5 replays; then a call that only replays.
         const stats = [await trainer.step(9), await trainer.step(4)];
         const samples = await trainer.onlineGenerator.sample({ n: 8, seed: 2 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, oneHotLabels, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages, cutoutImages,
+  Classifier, DeadRatioWatch, DiJSTrainer, EDMNetwork, ErrorCode, FashionMNIST, loadInto, loadStateDict, manualSeed, memory, oneHotLabels, OneStepGenerator, randn, RatioNetwork, ratioOverfit, saveStateDict, tensor, trainSession, TeacherTrainer, translateImages, cutoutImages, flipImages,
   type DiJSOptions, type DiJSStats, type EDMConfig, type ImageSet, type Precision, type Tensor,
 } from '../src/index.js';
 import { expectAdaptiveP, expectError, forceGc, maxWeightDifference, TINY_EDM } from './helpers.js';
@@ -712,6 +712,57 @@ describe('the fused DiJS step', () => {
     adaptive.dispose();
     await expectError(() => new DiJSTrainer({ teacher, data, augmentCutout: 32 }), ErrorCode.InvalidArgValue, /augmentCutout must be smaller than the images \(32 pixels\)/);
     await expectError(() => new DiJSTrainer({ teacher, data, augmentCutout: 2.5 }), ErrorCode.InvalidArgType, /augmentCutout must be a whole number/);
+  });
+
+  it('mirrors real and generated images before the ratio network sees them (augmentFlip), differentiably; changeable on resume', async () => {
+    // The op: image 0 mirrored left to right, image 1 kept; the gradient flows back to the same pixels.
+    const x = tensor(Array.from({ length: 40 }, (_, i) => i), { shape: [2, 1, 4, 5] }).requiresGrad_();
+    const flipped = flipImages(x, tensor([true, false]));
+    expect([...(await flipped.toTypedArray())]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => n * 20 + i * 5 + (n === 0 ? 4 - j : j)))));
+    await flipped.mul(tensor(Array.from({ length: 40 }, (_, i) => i), { shape: [2, 1, 4, 5] })).sum().backward();
+    // d/dx of Σ w·flip(x) is flip(w) where mirrored, w elsewhere.
+    expect([...(await x.grad!.toTypedArray())]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => n * 20 + i * 5 + (n === 0 ? 4 - j : j)))));
+    await expectError(() => flipImages(x, tensor([1, 0])), ErrorCode.InvalidArgValue, /flips must be a bool \[N\] tensor/);
+    await expectError(() => flipImages(x, tensor([true])), ErrorCode.InvalidArgValue, /one entry per image/);
+    await expectError(() => flipImages(randn([4, 5]), tensor([true])), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);
+    await expectError(() => flipImages(x, [true, false] as unknown as Tensor), ErrorCode.InvalidArgType, /flipImages needs two Tensors/);
+
+    // In the step: flips are drawn after every other draw, so p 0 is the plain step; p 0.4 is not,
+    // the generator still learns through the flip, and a seed repeats the run.
+    const first = async (options: DiJSOptions) => {
+      manualSeed(5);
+      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, augmentShift: 2, augmentProbability: 0.5, ...options });
+      const before = await weights(trainer.onlineGenerator.net);
+      const stats = [await trainer.step(1), await trainer.step(2)];
+      const after = await weights(trainer.onlineGenerator.net);
+      trainer.dispose();
+      return { stats, moved: [...before].some(([name, v]) => v.some((value, i) => value !== after.get(name)![i])) };
+    };
+    const plain = await first({}), never = await first({ augmentFlip: 0 }), flips = await first({ augmentFlip: 0.4 });
+    expect(never.stats).toEqual(plain.stats);
+    expect(flips.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);
+    expect(flips.moved).toBe(true);
+    for (const v of Object.values(flips.stats[1]!)) expect(Number.isFinite(v)).toBe(true);
+    expect((await first({ augmentFlip: 0.4 })).stats).toEqual(flips.stats);
+
+    // A branch may turn flips on; the checkpoint keeps the setting.
+    manualSeed(5);
+    const trunk = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5 });
+    await trunk.step(1);
+    await trunk.save(join(dir, 'before-flips.safetensors'));
+    trunk.dispose();
+    const branch = await DiJSTrainer.resume(join(dir, 'before-flips.safetensors'), data, { change: { augmentFlip: 0.25 } });
+    expect(branch.options.augmentFlip).toBe(0.25);
+    await branch.step(1);
+    await branch.save(join(dir, 'flips.safetensors'));
+    branch.dispose();
+    const resumed = await DiJSTrainer.resume(join(dir, 'flips.safetensors'), data);
+    expect(resumed.options.augmentFlip).toBe(0.25);
+    resumed.dispose();
+
+    for (const augmentFlip of [0.5, 1, -0.1, Number.NaN])
+      await expectError(() => new DiJSTrainer({ teacher, data, augmentFlip }), ErrorCode.InvalidArgValue, /augmentFlip must be in \[0, 0.5\) \(0: off\)/);
+    await expectError(() => new DiJSTrainer({ teacher, data, augmentFlip: '0.2' as unknown as number }), ErrorCode.InvalidArgType, /augmentFlip must be a number/);
   });
 
   it('adapts the translations\' probability as ADA does (augmentTarget), on the device, carried through save and resume', async () => {

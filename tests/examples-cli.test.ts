@@ -65,6 +65,15 @@ describe('example command lines', () => {
       expect(agrees.status).toBe(0);
       expect(agrees.stdout).toMatch(/--seed: only for a new run/);
       expect(agrees.stdout).toMatch(/resumed with these options from the command line: \{"lrD":0.00001\}/);
+      // A branch (from the run just resumed, at 16 images) may turn flips on, and its first line says
+      // so; a probability of 0.5 or more is refused.
+      const flips = resume('--augment-flip', '0.2', '--kimg', '0.032');
+      expect([flips.stderr, flips.status]).toEqual(['', 0]);
+      expect(flips.stdout).toMatch(/, horizontal flips \(p 0.2\)/);
+      expect(flips.stdout).toMatch(/resumed with these options from the command line: \{"augmentFlip":0.2\}/);
+      const tooMany = resume('--augment-flip', '0.5');
+      expect(tooMany.status).toBe(1);
+      expect(tooMany.stderr).toMatch(/augmentFlip must be in \[0, 0.5\) \(0: off\), not 0.5/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

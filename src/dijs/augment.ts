@@ -1,8 +1,8 @@
 /**
- * The augmentations DiJSOptions.augmentShift and augmentCutout apply inside the fused step, as ops
- * to inspect or reuse: integer translation and cutout, two that ADA (Karras et al. 2020) and
- * DiffAugment (Zhao et al. 2020) use against a discriminator that memorises its real images. Both
- * are differentiable, so a generator judged through them still gets its gradient.
+ * The augmentations DiJSOptions.augmentShift, augmentFlip and augmentCutout apply inside the fused
+ * step, as ops to inspect or reuse: integer translation, horizontal flips and cutout, which ADA
+ * (Karras et al. 2020) and DiffAugment (Zhao et al. 2020) use against a discriminator that memorises
+ * its real images. All are differentiable, so a generator judged through them still gets its gradient.
  */
 import { typeError } from '../errors.js';
 import { native } from '../native.js';
@@ -26,4 +26,10 @@ export function cutoutImages(images: Tensor, corners: Tensor, size: number): Ten
   if (!(images instanceof Tensor) || !(corners instanceof Tensor)) throw typeError('cutoutImages needs two Tensors: images [N, C, H, W] and corners [N, 2] (int64)');
   if (!Number.isInteger(size)) throw typeError(`size must be a whole number of pixels, not ${size}`);
   return new Tensor(native().cutoutImages(images.handle, corners.handle, size));
+}
+
+/** Each image of `images` [N, C, H, W] mirrored left to right where its entry of `flips` (bool [N]) is true. */
+export function flipImages(images: Tensor, flips: Tensor): Tensor {
+  if (!(images instanceof Tensor) || !(flips instanceof Tensor)) throw typeError('flipImages needs two Tensors: images [N, C, H, W] and flips [N] (bool)');
+  return new Tensor(native().flipImages(images.handle, flips.handle));
 }

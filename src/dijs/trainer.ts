@@ -76,11 +76,12 @@ export interface DiJSOptions {
   /**
    * Ratio-network updates per generator update (TTUR as DMD2 uses it); each draws its own real images
    * and generator samples, so at equal images seen (counted per generator update) the ratio network
-   * sees this many times the real images. Measured at 2 from the shipped teacher (nineteenth session,
-   * one run, H200): 1.5× the time per image (2.77 k against 4.11 k img/s) and the fastest start
-   * measured: FID 5.17 at 1.0 M images against 7.55–7.56 for 1 (ahead by ~1.1 at equal time), then
-   * level to 5.19 at 1.32 M, where 1 reached 5.54–5.56 in the same time; its memorising gap grew about
-   * twice as fast per image. Not yet measured past 1.3 M.
+   * sees this many times the real images. Measured at 2 and 4 from the shipped teacher (twentieth
+   * session, two seeds each, one H200 per run): 2 leads 1 at equal images throughout (FID 5.80 / 4.97
+   * at 1.0 M against 7.56 / 7.55) but takes 1.5× the time per image, and per second its lead (0.8 at 6
+   * minutes) is gone by ~11 minutes and 0.3 behind at ~22 (3.59 / 4.26 at 3.6 M against 3.53 / 3.69 at
+   * 5.4 M); its ratio network memorises ~3.5× as fast. 4 is worse (one seed rose from 5.48 to 6.99). A
+   * run may change it when it resumes.
    */
   ratioSteps?: number;
   /**
@@ -147,6 +148,17 @@ export interface DiJSOptions {
    * 4 M) and the other trailed the recipe by 0.4–0.9 (4.98 at 4 M against 4.05).
    */
   augmentCutout?: number;
+  /**
+   * Horizontal flips (ADA's first augmentation): each image, real and generated alike, in both
+   * updates, mirrored left to right with this probability, drawn on its own and fixed (ADA's p does
+   * not move it), after the translations (`flipImages`: differentiable). Milder than cutout — nothing
+   * of the image is lost — and for Fashion-MNIST nearly a second copy of most classes, against the
+   * ratio network memorising its training images. Below 0.5: the generator's images are shown as
+   * drawn more often than mirrored, so which way they face (all shoes face left in Fashion-MNIST) is
+   * still judged, at (1 − 2p) of the strength; at 0.5 it would not be. 0 (default): off. Not yet
+   * measured on a GPU.
+   */
+  augmentFlip?: number;
   /**
    * Dropout in the ratio network's encoder blocks (EDM's, as the teacher trained with 0.1), on in
    * the ratio update and in the generator update through it, off wherever the ratio network is
@@ -242,13 +254,13 @@ const FORMAT = 'onestep-dijs-checkpoint/1';
 
 /**
  * The options a run may change when it resumes (`DiJSTrainer.resume(path, data, { change })`):
- * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations and
- * cutouts, the ratio network's dropout, the main EMA's half-life, the EMAs' ramp, lookahead (turned on,
+ * rates and their schedules, the loss, the noise levels, the penalties, fixed-p translations,
+ * cutouts and flips, the ratio network's dropout, the main EMA's half-life, the EMAs' ramp, lookahead (turned on,
  * its slow weights start from the checkpoint's). Not those that shape the saved state (extra
  * EMAs, the ratio head, σ_init) or whose values it carries (ADA's adapted p, Adam's β and ε).
  */
 export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImages', 'clipG', 'clipD', 'divergence', 'ratioSigma', 'generatorSigma',
-  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio', 'lookaheadSteps', 'lookaheadAlpha'] as const;
+  'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'augmentFlip', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio', 'lookaheadSteps', 'lookaheadAlpha'] as const;
 export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
 
 function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
@@ -279,7 +291,7 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
     weightPower: o.weightPower ?? 0, ratioSteps: o.ratioSteps ?? 1, r1Gamma: o.r1Gamma ?? 0, r2Gamma: o.r2Gamma ?? 0, penaltyStep: o.penaltyStep ?? 0.05,
     augmentShift: o.augmentShift ?? 0, augmentProbability: o.augmentProbability ?? ((o.augmentTarget ?? 0) > 0 ? 0 : 1),
-    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, augmentCutout: o.augmentCutout ?? 0, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'),
+    augmentTarget: o.augmentTarget ?? 0, augmentSpeedImages: o.augmentSpeedImages ?? 500_000, augmentMaxProbability: o.augmentMaxProbability ?? 1, augmentCutout: o.augmentCutout ?? 0, augmentFlip: o.augmentFlip ?? 0, ratioDropout: checkDropout(o.ratioDropout ?? 0, 'ratioDropout'),
     lookaheadSteps: o.lookaheadSteps ?? 0, lookaheadAlpha: o.lookaheadAlpha ?? 0.5, bf16: o.bf16 ?? false,
     precision: resolvePrecision(o), cudaGraph: o.cudaGraph ?? false,
   };
@@ -298,6 +310,9 @@ function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   if (typeof options.emaRampupRatio !== 'number' || !(options.emaRampupRatio >= 0 && Number.isFinite(options.emaRampupRatio)))
     throw valueError(`emaRampupRatio must be a finite number ≥ 0 (0: no ramp), not ${options.emaRampupRatio}`);
   if (!Number.isInteger(options.augmentCutout) || options.augmentCutout < 0) throw typeError(`augmentCutout must be a whole number of pixels ≥ 0 (0: off), not ${options.augmentCutout}`);
+  if (typeof options.augmentFlip !== 'number') throw typeError(`augmentFlip must be a number (a probability), not ${JSON.stringify(options.augmentFlip)}`);
+  // At 0.5 an image and its mirror image are equally likely whichever the generator drew: which way it faces would go unjudged.
+  if (!(options.augmentFlip >= 0 && options.augmentFlip < 0.5)) throw valueError(`augmentFlip must be in [0, 0.5) (0: off), not ${options.augmentFlip}`);
   if (options.augmentTarget > 0 && options.augmentShift === 0 && options.augmentCutout === 0) throw valueError('augmentTarget adapts the augmentations\' probability: set augmentShift or augmentCutout too');
   if (typeof options.augmentMaxProbability !== 'number' || !(options.augmentMaxProbability > 0 && options.augmentMaxProbability <= 1)) throw valueError(`augmentMaxProbability must be in (0, 1], not ${options.augmentMaxProbability}`);
   if (options.augmentMaxProbability < 1 && options.augmentTarget === 0) throw valueError('augmentMaxProbability bounds the adapted p: set augmentTarget too');
@@ -357,7 +372,7 @@ export class DiJSTrainer {
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
           weightPower: o.weightPower, ratioSteps: o.ratioSteps, r1Gamma: o.r1Gamma, r2Gamma: o.r2Gamma, penaltyStep: o.penaltyStep,
-          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, augmentCutout: o.augmentCutout, lookaheadSteps: o.lookaheadSteps, lookaheadAlpha: o.lookaheadAlpha, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
+          augmentShift: o.augmentShift, augmentProbability: o.augmentProbability, augmentTarget: o.augmentTarget, augmentSpeedImages: o.augmentSpeedImages, augmentMaxProbability: o.augmentMaxProbability, augmentCutout: o.augmentCutout, augmentFlip: o.augmentFlip, lookaheadSteps: o.lookaheadSteps, lookaheadAlpha: o.lookaheadAlpha, precision: o.precision, cudaGraph: o.cudaGraph, processGroup: args.processGroup?.nativeHandle ?? null,
         });
     } catch (error) {
       for (const part of built) part.dispose();

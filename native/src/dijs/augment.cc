@@ -25,6 +25,10 @@ at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t 
   return at::where(cut, at::full({}, -1.0, x.options()), x);
 }
 
+at::Tensor FlipImages(const at::Tensor& x, const at::Tensor& flips) {
+  return at::where(flips.view({-1, 1, 1, 1}), x.flip({3}), x);
+}
+
 // Shifts first, then the uniform numbers compared with p: the order every run has drawn them in.
 at::Tensor DrawShifts(int64_t n, int64_t max_shift, const at::Tensor& p, const at::TensorOptions& options) {
   at::Tensor shifts = at::randint(-max_shift, max_shift + 1, {n, 2}, options.dtype(at::kLong));
@@ -39,6 +43,10 @@ at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::
   at::Tensor centres = at::stack({at::randint(h, {n}, index), at::randint(w, {n}, index)}, 1);
   at::Tensor applied = (at::rand({n, 1}, options.dtype(at::kFloat)) < p).to(at::kLong);
   return (centres - size / 2) * applied - size * (1 - applied);
+}
+
+at::Tensor DrawFlips(int64_t n, double p, const at::TensorOptions& options) {
+  return at::rand({n}, options.dtype(at::kFloat)) < p;
 }
 
 }  // namespace onestep::dijs

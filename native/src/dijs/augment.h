@@ -1,5 +1,5 @@
-// Integer translation and cutout of images, augmentations ADA (Karras et al. 2020) and DiffAugment
-// (Zhao et al. 2020) use against a discriminator that memorises its real images: applied to real
+// Integer translation, horizontal flips and cutout of images, augmentations ADA (Karras et al. 2020)
+// and DiffAugment (Zhao et al. 2020) use against a discriminator that memorises its real images: applied to real
 // and generated images alike (in distribution), and differentiable, so the generator's gradient
 // passes back through them.
 #pragma once
@@ -24,5 +24,11 @@ at::Tensor CutoutImages(const at::Tensor& x, const at::Tensor& corners, int64_t 
 // [n, 2] corners for size × size cutouts of an h × w image, each image's square centred on a
 // uniform pixel with probability p (as DrawShifts's); else placed off the image (nothing cut).
 at::Tensor DrawCutouts(int64_t n, int64_t size, int64_t h, int64_t w, const at::Tensor& p, const at::TensorOptions& options);
+
+// Each image of x [N, C, H, W] mirrored left to right where flips [N] (bool) is set; differentiable.
+at::Tensor FlipImages(const at::Tensor& x, const at::Tensor& flips);
+
+// [n] bool: each image flipped with probability p (fixed, on the host: flips are not adapted).
+at::Tensor DrawFlips(int64_t n, double p, const at::TensorOptions& options);
 
 }  // namespace onestep::dijs

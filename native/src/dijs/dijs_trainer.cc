@@ -66,6 +66,7 @@ struct DiJSOptions {
   double augment_speed_images = 500e3;        // … by at most 1 per this many images
   double augment_max_probability = 1;         // … and never above this
   int64_t augment_cutout = 0;                 // cutout squares of this side (pixels), with the same p; 0 = off
+  double augment_flip = 0;                    // horizontal flips with this probability of their own (< 0.5); 0 = off
   int64_t lookahead_steps = 0;                // Lookahead-minmax: pull both networks back every this many steps; 0 = off
   double lookahead_alpha = 0.5;               // … to slow + α·(fast − slow)
   train::Precision precision = train::Precision::kFloat32;
@@ -186,6 +187,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.augment_speed_images = NumberField(o, "augmentSpeedImages", p.augment_speed_images);
     p.augment_max_probability = NumberField(o, "augmentMaxProbability", 1);
     p.augment_cutout = static_cast<int64_t>(NumberField(o, "augmentCutout", 0));
+    p.augment_flip = NumberField(o, "augmentFlip", 0);
     p.lookahead_steps = static_cast<int64_t>(NumberField(o, "lookaheadSteps", 0));
     p.lookahead_alpha = NumberField(o, "lookaheadAlpha", p.lookahead_alpha);
     p.precision = train::PrecisionField(o);
@@ -209,6 +211,9 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (p.augment_target > 0 && p.augment_shift == 0 && p.augment_cutout == 0)
       ThrowValueError("augmentTarget adapts the augmentations' probability: set augmentShift or augmentCutout too");
     if (p.augment_cutout < 0) ThrowValueError("augmentCutout must not be negative (0: off)");
+    // At 0.5 an image and its mirror image are equally likely to be shown, whichever the generator
+    // drew: the ratio network could no longer judge which way its images face.
+    if (!(p.augment_flip >= 0 && p.augment_flip < 0.5)) ThrowValueError("augmentFlip must be in [0, 0.5) (0: off)");
     if (p.lookahead_steps < 0) ThrowValueError("lookaheadSteps must not be negative (0: off)");
     if (!(p.lookahead_alpha > 0 && p.lookahead_alpha <= 1)) ThrowValueError("lookaheadAlpha must be in (0, 1]");
     if (!(p.augment_max_probability > 0 && p.augment_max_probability <= 1)) ThrowValueError("augmentMaxProbability must be in (0, 1]");
@@ -249,16 +254,16 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   // drawn it, so the eager and the graph step see the same numbers. Per ratio step: latents,
   // their classes, the real batch and its classes, σ and noise for fake+real; then the generator
   // update's σ and noise. Options added later draw after these (gradient penalties' directions
-  // per ratio step; then translations per ratio step and for the generator update), so a run
-  // without them draws exactly the numbers it always did.
+  // per ratio step; then translations, cutouts and flips, each per ratio step and for the generator
+  // update), so a run without them draws exactly the numbers it always did.
   struct Draws {
-    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction, shifts, cutouts;
-    at::Tensor sigma_g, noise_g, shifts_g, cutouts_g;
+    std::vector<at::Tensor> z, fake_labels, real, real_labels, sigma, noise, penalty_direction, shifts, cutouts, flips;
+    at::Tensor sigma_g, noise_g, shifts_g, cutouts_g, flips_g;
     std::vector<at::Tensor*> All() {
       std::vector<at::Tensor*> out;
-      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction, &shifts, &cutouts})
+      for (auto* v : {&z, &fake_labels, &real, &real_labels, &sigma, &noise, &penalty_direction, &shifts, &cutouts, &flips})
         for (auto& t : *v) out.push_back(&t);
-      for (auto* t : {&sigma_g, &noise_g, &shifts_g, &cutouts_g}) out.push_back(t);
+      for (auto* t : {&sigma_g, &noise_g, &shifts_g, &cutouts_g, &flips_g}) out.push_back(t);
       return out;
     }
   };
@@ -295,6 +300,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       auto draw = [&](int64_t n) { return dijs::DrawCutouts(n, o.augment_cutout, side, side, augment_p_, images_.options()); };
       for (int64_t r = 0; r < o.ratio_steps; ++r) d.cutouts.push_back(parallel_.PairRows(draw(2 * global), b));
       d.cutouts_g = rows(draw(global));
+    }
+    if (o.augment_flip > 0) {
+      auto draw = [&](int64_t n) { return dijs::DrawFlips(n, o.augment_flip, images_.options()); };
+      for (int64_t r = 0; r < o.ratio_steps; ++r) d.flips.push_back(parallel_.PairRows(draw(2 * global), b));
+      d.flips_g = rows(draw(global));
     }
     return d;
   }
@@ -339,10 +349,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // Ratio update: fake (detached) vs real, both noised from the same σ distribution. They go
       // through the ratio network as one batch of 2B: half the kernel launches (GroupNorm and the
       // head are per image, so nothing mixes).
-      // Translated (both classes alike) before the noise: the ratio network never sees the
-      // training images exactly as stored, against memorising them.
+      // Translated and flipped (both classes alike) before the noise: the ratio network never sees
+      // the training images exactly as stored, against memorising them.
       at::Tensor images = at::cat({fake.detach(), d.real[r]});
       if (o.augment_shift > 0) images = dijs::TranslateImages(images, d.shifts[r], o.augment_shift);
+      if (o.augment_flip > 0) images = dijs::FlipImages(images, d.flips[r]);
       if (o.augment_cutout > 0) images = dijs::CutoutImages(images, d.cutouts[r], o.augment_cutout);
       at::Tensor noised = images + d.noise[r] * d.sigma[r].view({-1, 1, 1, 1});
       at::Tensor sigma = d.sigma[r];
@@ -402,6 +413,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       train::PrecisionScope precision(o.precision, device_type);
       // The generator is judged through the same augmentation; translation is differentiable.
       at::Tensor judged = o.augment_shift > 0 ? dijs::TranslateImages(fake, d.shifts_g, o.augment_shift) : fake;
+      if (o.augment_flip > 0) judged = dijs::FlipImages(judged, d.flips_g);
       if (o.augment_cutout > 0) judged = dijs::CutoutImages(judged, d.cutouts_g, o.augment_cutout);
       d_gen = ratio_->forward(judged + d.noise_g * d.sigma_g.view({-1, 1, 1, 1}), d.sigma_g, d.fake_labels.back());
     }

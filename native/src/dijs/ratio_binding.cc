@@ -129,6 +129,17 @@ Napi::Value CutoutImagesOp(const Napi::CallbackInfo& info) {
   return TensorHandle::Wrap(info.Env(), dijs::CutoutImages(x, corners, size));
 }
 
+// flipImages(x, flips) → handle: each image mirrored left to right where its flips entry is set.
+Napi::Value FlipImagesOp(const Napi::CallbackInfo& info) {
+  const at::Tensor& x = TensorHandle::TensorOf(info[0], "images");
+  const at::Tensor& flips = TensorHandle::TensorOf(info[1], "flips");
+  if (x.dim() != 4 || !at::isFloatingType(x.scalar_type())) ThrowValueError("images must be a floating-point [N, C, H, W] tensor");
+  if (flips.scalar_type() != at::kBool || flips.dim() != 1 || flips.size(0) != x.size(0))
+    ThrowValueError("flips must be a bool [N] tensor with one entry per image");
+  if (flips.device() != x.device()) ThrowValueError("images and flips must be on the same device");
+  return TensorHandle::Wrap(info.Env(), dijs::FlipImages(x, flips));
+}
+
 }  // namespace
 
 void RegisterRatio(Napi::Env env, Napi::Object exports) {
@@ -137,6 +148,7 @@ void RegisterRatio(Napi::Env env, Napi::Object exports) {
   Export<RatioLossOp>(env, exports, "ratioLoss");
   Export<TranslateImagesOp>(env, exports, "translateImages");
   Export<CutoutImagesOp>(env, exports, "cutoutImages");
+  Export<FlipImagesOp>(env, exports, "flipImages");
 }
 
 }  // namespace onestep
