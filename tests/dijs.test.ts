@@ -719,9 +719,9 @@ describe('the fused DiJS step', () => {
     const x = tensor(Array.from({ length: 40 }, (_, i) => i), { shape: [2, 1, 4, 5] }).requiresGrad_();
     const flipped = flipImages(x, tensor([true, false]));
     expect([...(await flipped.toTypedArray())]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => n * 20 + i * 5 + (n === 0 ? 4 - j : j)))));
-    await flipped.mul(tensor(Array.from({ length: 40 }, (_, i) => i), { shape: [2, 1, 4, 5] })).sum().backward();
-    // d/dx of Σ w·flip(x) is flip(w) where mirrored, w elsewhere.
-    expect([...(await x.grad!.toTypedArray())]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => n * 20 + i * 5 + (n === 0 ? 4 - j : j)))));
+    // d/dx of Σ w·flip(x) is flip(w) where mirrored, w elsewhere (w = k², so no two pixels alike).
+    await flipped.mul(tensor(Array.from({ length: 40 }, (_, k) => k * k), { shape: [2, 1, 4, 5] })).sum().backward();
+    expect([...(await x.grad!.toTypedArray())]).toEqual([0, 1].flatMap((n) => [0, 1, 2, 3].flatMap((i) => [0, 1, 2, 3, 4].map((j) => (n * 20 + i * 5 + (n === 0 ? 4 - j : j)) ** 2))));
     await expectError(() => flipImages(x, tensor([1, 0])), ErrorCode.InvalidArgValue, /flips must be a bool \[N\] tensor/);
     await expectError(() => flipImages(x, tensor([true])), ErrorCode.InvalidArgValue, /one entry per image/);
     await expectError(() => flipImages(randn([4, 5]), tensor([true])), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);

@@ -1,7 +1,7 @@
 // Integer translation, horizontal flips and cutout of images, augmentations ADA (Karras et al. 2020)
-// and DiffAugment (Zhao et al. 2020) use against a discriminator that memorises its real images: applied to real
-// and generated images alike (in distribution), and differentiable, so the generator's gradient
-// passes back through them.
+// and DiffAugment (Zhao et al. 2020) use against a discriminator that memorises its real images:
+// applied to real and generated images alike (in distribution), and differentiable, so the
+// generator's gradient passes back through them.
 #pragma once
 #include "../errors.h"
 
