@@ -206,7 +206,7 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
   return { pMean: pMean!, pStd: pStd! };
 }
 
-if (!(RATIO_HEAD_POOLS as readonly string[]).includes(args['ratio-head-pool']!)) throw new UsageError(`--ratio-head-pool takes features or logits, not "${args['ratio-head-pool']}"`);
+if (!(RATIO_HEAD_POOLS as readonly string[]).includes(args['ratio-head-pool']!)) throw new UsageError(`--ratio-head-pool takes ${RATIO_HEAD_POOLS.join(' or ')}, not "${args['ratio-head-pool']}"`);
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
 {
   const kimg = Number(args['verifier-calibrate-kimg']);

@@ -42,6 +42,16 @@ async function weights(net: { stateDict(): Map<string, Tensor> }): Promise<Map<s
   for (const t of sd.values()) t.dispose();
   return out;
 }
+/** Two seeded calls (1 and 2 iterations) of a new trainer on 8 images: their stats, and whether the generator moved. */
+async function twoSeededSteps(options: DiJSOptions): Promise<{ stats: DiJSStats[]; moved: boolean }> {
+  manualSeed(5);
+  const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, ...options });
+  const before = await weights(trainer.onlineGenerator.net);
+  const stats = [await trainer.step(1), await trainer.step(2)];
+  const after = await weights(trainer.onlineGenerator.net);
+  trainer.dispose();
+  return { stats, moved: [...before].some(([name, v]) => v.some((value, i) => value !== after.get(name)![i])) };
+}
 
 describe('RatioNetwork', () => {
   it('is the teacher\'s mapping network and encoder (copied) plus a head; no decoder', async () => {
@@ -649,16 +659,7 @@ describe('the fused DiJS step', () => {
     await expectError(() => translateImages(randn([4, 5]), tensor([[0, 0]], { dtype: 'int64' })), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);
 
     // In the step: never translating (p = 0) is the plain step (the shifts are drawn last).
-    const first = async (options: DiJSOptions) => {
-      manualSeed(5);
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, ...options });
-      const before = await weights(trainer.onlineGenerator.net);
-      const stats = [await trainer.step(1), await trainer.step(2)];
-      const after = await weights(trainer.onlineGenerator.net);
-      trainer.dispose();
-      const moved = [...before].some(([name, v]) => v.some((value, i) => value !== after.get(name)![i]));
-      return { stats, moved };
-    };
+    const first = twoSeededSteps;
     const plain = await first({}), never = await first({ augmentShift: 2, augmentProbability: 0 }), always = await first({ augmentShift: 2 });
     expect(never.stats[0]).toEqual(plain.stats[0]);
     expect(always.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);
@@ -693,13 +694,7 @@ describe('the fused DiJS step', () => {
     await expectError(() => cutoutImages(x, tensor([[1, 0], [0, 0]], { dtype: 'int64' }), 1.5), ErrorCode.InvalidArgType, /whole number/);
 
     // In the step: cutouts drawn after every other draw, so p = 0 is the plain step; p = 1 is not.
-    const first = async (options: DiJSOptions) => {
-      manualSeed(5);
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, ...options });
-      const stats = [await trainer.step(1), await trainer.step(2)];
-      trainer.dispose();
-      return stats;
-    };
+    const first = async (options: DiJSOptions) => (await twoSeededSteps(options)).stats;
     const plain = await first({ augmentShift: 2, augmentProbability: 0 }), never = await first({ augmentShift: 2, augmentProbability: 0, augmentCutout: 16 });
     const always = await first({ augmentCutout: 16 });
     expect(never[0]).toEqual(plain[0]);  // the first iteration (the cutouts' draws move the stream after it)
@@ -729,15 +724,7 @@ describe('the fused DiJS step', () => {
 
     // In the step: flips are drawn after every other draw, so p 0 is the plain step; p 0.4 is not,
     // the generator still learns through the flip, and a seed repeats the run.
-    const first = async (options: DiJSOptions) => {
-      manualSeed(5);
-      const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, augmentShift: 2, augmentProbability: 0.5, ...options });
-      const before = await weights(trainer.onlineGenerator.net);
-      const stats = [await trainer.step(1), await trainer.step(2)];
-      const after = await weights(trainer.onlineGenerator.net);
-      trainer.dispose();
-      return { stats, moved: [...before].some(([name, v]) => v.some((value, i) => value !== after.get(name)![i])) };
-    };
+    const first = (options: DiJSOptions) => twoSeededSteps({ augmentShift: 2, augmentProbability: 0.5, ...options });
     const plain = await first({}), never = await first({ augmentFlip: 0 }), flips = await first({ augmentFlip: 0.4 });
     expect(never.stats).toEqual(plain.stats);
     expect(flips.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);

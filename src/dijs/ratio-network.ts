@@ -74,7 +74,7 @@ export class RatioNetwork {
     const hidden = options.head?.hidden ?? 0;
     if (!Number.isInteger(hidden) || hidden < 0) throw typeError('head.hidden must be a non-negative integer');
     const pool = options.head?.pool ?? 'features';
-    if (!RATIO_HEAD_POOLS.includes(pool)) throw valueError(`head.pool must be 'features' or 'logits', not ${JSON.stringify(pool)}`);
+    if (!RATIO_HEAD_POOLS.includes(pool)) throw valueError(`head.pool must be ${RATIO_HEAD_POOLS.map((p) => `'${p}'`).join(' or ')}, not ${JSON.stringify(pool)}`);
     const resolved = resolveConfig(config);
     const dropout = checkDropout(options.dropout ?? resolved.dropout);
     return new RatioNetwork(Object.freeze({ ...resolved, dropout }), Object.freeze({ hidden, pool }), options.device ?? 'cpu', options.seed);
