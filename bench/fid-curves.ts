@@ -1,8 +1,9 @@
 /**
  * Compares DiJS runs' FID curves at equal images and at equal training time, from their kept
- * evaluation rows (bench/results/): prints each run's points and a table at the first run's times,
- * and writes two charts, FID against images and against minutes of training. A lever that is ahead
- * per image may still be behind per second (ratio steps 2, twentieth session), so both are read.
+ * evaluation rows (bench/results/): prints each run's points and two tables, at the first run's
+ * times and at its images, and writes two charts, FID against images and against minutes of
+ * training. A lever that is ahead per image may still be behind per second (ratio steps 2, twentieth
+ * session), so both are read.
  *
  *   npx tsx bench/fid-curves.ts --ema 1000 --out docs/results/dijs-v4-ratio-steps \
  *     'recipe s0=bench/results/eighteenth-session/pooled-seed0.fid1000k.tsv@4150' \
@@ -14,6 +15,9 @@
  * begins with its parent's) and `,start=S` (the seconds of training at `from`: the parent's). Files:
  * `.fid.jsonl` (the `"fid"` rows of a run's log.jsonl; the EMA of --ema, or the main one when it is
  * not among the extra EMAs) or `.tsv` (M images, FID: a curve read back from a chart).
+ * Runs whose labels differ only in a last word `s<seed>` ("recipe s0", "recipe s1") are seeds of one
+ * arm: both tables add the arm's mean, where all its seeds have a value (one run's spread is ~0.2 at
+ * 5 M images, twenty-first session, so arms are compared by their means).
  */
 import { readFileSync } from 'node:fs';
 import { saveCurves } from '../src/index.js';
@@ -55,26 +59,52 @@ function parseRun(spec: string): Run {
   return { label, points };
 }
 
-/** A run's FID at `minutes`, linear between its evaluations; undefined outside them. */
-function fidAt(run: Run, minutes: number): number | undefined {
+/** A run's FID where its points' `x` (minutes or M images) is `at`, linear between its evaluations;
+ * undefined outside them. */
+function fidAt(run: Run, x: (p: Point) => number, at: number): number | undefined {
   const p = run.points;
   for (let i = 0; i + 1 < p.length; i++)
-    if (p[i]!.minutes <= minutes && minutes <= p[i + 1]!.minutes)
-      return p[i]!.fid + ((p[i + 1]!.fid - p[i]!.fid) * (minutes - p[i]!.minutes)) / (p[i + 1]!.minutes - p[i]!.minutes || 1);
+    if (x(p[i]!) <= at && at <= x(p[i + 1]!))
+      return p[i]!.fid + ((p[i + 1]!.fid - p[i]!.fid) * (at - x(p[i]!))) / (x(p[i + 1]!) - x(p[i]!) || 1);
   return undefined;
 }
+
+/** The arms with two or more seeds: label without its last word `s<seed>` → its runs. */
+function armsOf(runs: Run[]): Map<string, Run[]> {
+  const arms = new Map<string, Run[]>();
+  for (const run of runs) {
+    const arm = run.label.replace(/ s\d+$/, '');
+    if (arm !== run.label) arms.set(arm, [...(arms.get(arm) ?? []), run]);
+  }
+  return new Map([...arms].filter(([, seeds]) => seeds.length > 1));
+}
+
+/** A table of every run's FID (and each arm's mean) at the first run's points, by `x`. */
+function printTable(runs: Run[], heading: string, column: string, x: (p: Point) => number) {
+  const arms = armsOf(runs);
+  const labels = [...runs.map((r) => r.label), ...[...arms.keys()].map((arm) => `mean ${arm}`)];
+  console.log(`\n${heading} (FID linear between evaluations; – outside a run):\n| ${column} | ${labels.join(' | ')} |\n|${'---|'.repeat(labels.length + 1)}`);
+  for (const point of runs[0]!.points) {
+    const fids = runs.map((r) => fidAt(r, x, x(point)));
+    const means = [...arms.values()].map((seeds) => {
+      const values = seeds.map((r) => fidAt(r, x, x(point)));
+      return values.every((v) => v !== undefined) ? values.reduce((a, b) => a! + b!, 0)! / values.length : undefined;
+    });
+    console.log(`| ${x(point).toFixed(x === minutesOf ? 1 : 2)} | ${[...fids, ...means].map((v) => v?.toFixed(2) ?? '–').join(' | ')} |`);
+  }
+}
+const minutesOf = (p: Point) => p.minutes, imagesOf = (p: Point) => p.m;
 
 if (positionals.length === 0) throw new UsageError('give at least one run: label=file@imagesPerSecond');
 const runs = positionals.map(parseRun);
 for (const run of runs) console.log(`${run.label}: ${run.points.map((p) => `${p.m.toFixed(2)} M / ${p.minutes.toFixed(1)} min ${p.fid.toFixed(2)}`).join(', ')}`);
-console.log(`\nat the first run's times (FID linear between evaluations; – outside a run):\n| minutes | ${runs.map((r) => r.label).join(' | ')} |\n|${'---|'.repeat(runs.length + 1)}`);
-for (const { minutes } of runs[0]!.points)
-  console.log(`| ${minutes.toFixed(1)} | ${runs.map((r) => fidAt(r, minutes)?.toFixed(2) ?? '–').join(' | ')} |`);
+printTable(runs, "at the first run's times", 'minutes', minutesOf);
+printTable(runs, "at the first run's images", 'M images', imagesOf);
 if (args.out) {
   const chart = (file: string, what: string, xLabel: string, x: (p: Point) => number) =>
     saveCurves(file, { title: `${args.title}: FID (${ema} k EMA) against ${what}`, xLabel, yLabel: 'FID (yardstick)', logY: true,
       series: runs.map((r) => ({ name: r.label, points: r.points.map((p) => [x(p), p.fid] as [number, number]) })) });
-  chart(`${args.out}-fid-images.svg`, 'images', 'M images', (p) => p.m);
-  chart(`${args.out}-fid-time.svg`, 'training time', 'minutes of training (evaluations included)', (p) => p.minutes);
+  chart(`${args.out}-fid-images.svg`, 'images', 'M images', imagesOf);
+  chart(`${args.out}-fid-time.svg`, 'training time', 'minutes of training (evaluations included)', minutesOf);
   console.log(`\ncharts: ${args.out}-fid-images.svg, ${args.out}-fid-time.svg`);
 }
