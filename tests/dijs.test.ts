@@ -659,14 +659,13 @@ describe('the fused DiJS step', () => {
     await expectError(() => translateImages(randn([4, 5]), tensor([[0, 0]], { dtype: 'int64' })), ErrorCode.InvalidArgValue, /\[N, C, H, W\]/);
 
     // In the step: never translating (p = 0) is the plain step (the shifts are drawn last).
-    const first = twoSeededSteps;
-    const plain = await first({}), never = await first({ augmentShift: 2, augmentProbability: 0 }), always = await first({ augmentShift: 2 });
+    const plain = await twoSeededSteps({}), never = await twoSeededSteps({ augmentShift: 2, augmentProbability: 0 }), always = await twoSeededSteps({ augmentShift: 2 });
     expect(never.stats[0]).toEqual(plain.stats[0]);
     expect(always.stats[0]!.lossRatio).not.toBe(plain.stats[0]!.lossRatio);
     // The generator still learns through the translation, and a seed repeats the run.
     expect(always.moved).toBe(true);
     for (const v of Object.values(always.stats[1]!)) expect(Number.isFinite(v)).toBe(true);
-    expect((await first({ augmentShift: 2 })).stats).toEqual(always.stats);
+    expect((await twoSeededSteps({ augmentShift: 2 })).stats).toEqual(always.stats);
 
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 9 }), ErrorCode.InvalidArgType, /augmentShift must be a whole number of pixels from 0 to 8/);
     await expectError(() => new DiJSTrainer({ teacher, data, augmentShift: 1.5 }), ErrorCode.InvalidArgType, /augmentShift/);

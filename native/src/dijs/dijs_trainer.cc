@@ -411,7 +411,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     at::Tensor d_gen;
     {
       train::PrecisionScope precision(o.precision, device_type);
-      // The generator is judged through the same augmentation; translation is differentiable.
+      // The generator is judged through the same augmentations; all three are differentiable.
       at::Tensor judged = o.augment_shift > 0 ? dijs::TranslateImages(fake, d.shifts_g, o.augment_shift) : fake;
       if (o.augment_flip > 0) judged = dijs::FlipImages(judged, d.flips_g);
       if (o.augment_cutout > 0) judged = dijs::CutoutImages(judged, d.cutouts_g, o.augment_cutout);
