@@ -15,6 +15,9 @@
  * begins with its parent's) and `,start=S` (the seconds of training at `from`: the parent's). Files:
  * `.fid.jsonl` (the `"fid"` rows of a run's log.jsonl; the EMA of --ema, or the main one when it is
  * not among the extra EMAs) or `.tsv` (M images, FID: a curve read back from a chart).
+ * `,card=H100` names the run's GPU: when the runs name different cards, their minutes are not
+ * comparable (an H100 trains this step ~8 % slower than an H200, twenty-second session), so the
+ * table and chart at equal time are left out.
  * Runs whose labels differ only in a last word `s<seed>` ("recipe s0", "recipe s1") are seeds of one
  * arm: both tables add the arm's mean, where all its seeds have a value (one run's spread is ~0.2 at
  * 5 M images, twenty-first session, so arms are compared by their means).
@@ -36,7 +39,7 @@ const { values: args, positionals } = commandLine(import.meta.url, {
 });
 
 interface Point { m: number; fid: number; minutes: number }
-interface Run { label: string; points: Point[] }
+interface Run { label: string; points: Point[]; card?: string }
 
 const ema = Number(args.ema);
 if (!(ema > 0)) throw new UsageError(`--ema takes an EMA half-life in kimg, not "${args.ema}"`);
@@ -49,14 +52,14 @@ function readRows(path: string): { m: number; fid: number }[] {
 }
 
 function parseRun(spec: string): Run {
-  const match = /^(.+?)=(.+)@([\d.]+)((?:,(?:from|start)=[\d.]+)*)$/.exec(spec);
-  if (!match) throw new UsageError(`a run is label=file@imagesPerSecond[,from=M][,start=S], not "${spec}"`);
+  const match = /^(.+?)=(.+)@([\d.]+)((?:,(?:from|start)=[\d.]+|,card=[\w-]+)*)$/.exec(spec);
+  if (!match) throw new UsageError(`a run is label=file@imagesPerSecond[,from=M][,start=S][,card=NAME], not "${spec}"`);
   const [, label, path, speed, extra] = match as unknown as [string, string, string, string, string];
-  const options = Object.fromEntries(extra.split(',').filter(Boolean).map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-  const from = options.from ?? 0, start = options.start ?? 0;
+  const options: Record<string, string> = Object.fromEntries(extra.split(',').filter(Boolean).map((kv) => kv.split('=')));
+  const from = Number(options.from ?? 0), start = Number(options.start ?? 0);
   const points = readRows(path).filter((r) => r.m >= from - 1e-9)
     .map((r) => ({ ...r, minutes: (start + ((r.m - from) * 1e6) / Number(speed)) / 60 }));
-  return { label, points };
+  return { label, points, card: options.card };
 }
 
 /** A run's FID where its points' `x` (minutes or M images) is `at`, linear between its evaluations;
@@ -98,13 +101,16 @@ const minutesOf = (p: Point) => p.minutes, imagesOf = (p: Point) => p.m;
 if (positionals.length === 0) throw new UsageError('give at least one run: label=file@imagesPerSecond');
 const runs = positionals.map(parseRun);
 for (const run of runs) console.log(`${run.label}: ${run.points.map((p) => `${p.m.toFixed(2)} M / ${p.minutes.toFixed(1)} min ${p.fid.toFixed(2)}`).join(', ')}`);
-printTable(runs, "at the first run's times", 'minutes', minutesOf);
+const cards = new Set(runs.map((r) => r.card).filter(Boolean));
+const sameCard = cards.size <= 1;
+if (sameCard) printTable(runs, "at the first run's times", 'minutes', minutesOf);
+else console.log(`\nno table or chart at equal time: the runs trained on different cards (${[...cards].join(', ')})`);
 printTable(runs, "at the first run's images", 'M images', imagesOf);
 if (args.out) {
   const chart = (file: string, what: string, xLabel: string, x: (p: Point) => number) =>
     saveCurves(file, { title: `${args.title}: FID (${ema} k EMA) against ${what}`, xLabel, yLabel: 'FID (yardstick)', logY: true,
       series: runs.map((r) => ({ name: r.label, points: r.points.map((p) => [x(p), p.fid] as [number, number]) })) });
   chart(`${args.out}-fid-images.svg`, 'images', 'M images', imagesOf);
-  chart(`${args.out}-fid-time.svg`, 'training time', 'minutes of training (evaluations included)', minutesOf);
-  console.log(`\ncharts: ${args.out}-fid-images.svg, ${args.out}-fid-time.svg`);
+  if (sameCard) chart(`${args.out}-fid-time.svg`, 'training time', 'minutes of training (evaluations included)', minutesOf);
+  console.log(`\ncharts: ${args.out}-fid-images.svg${sameCard ? `, ${args.out}-fid-time.svg` : ''}`);
 }
