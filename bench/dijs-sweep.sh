@@ -16,6 +16,8 @@
 # X's options: those train-dijs.ts may change on resume (rates, loss, augmentation, dropout…) take
 # effect, the others must repeat <run>'s. E.g. after a 4-GPU run a: RESUME=1 GPUS="0,1 2,3"
 # A="$C0 --batch 512" B="$C0 --batch 512 --lr-d 5e-5" FROM_B=a (a continues beside its branch b).
+# BRANCH_<X> adds options to that first call of a branch only: BRANCH_C=--reset-ratio FROM_C=a starts
+# c's ratio network again from the teacher once, at the branch, not at each later call's resume.
 # Measure the dumps here: npx tsx examples/evaluate.ts --samples a-samples-….safetensors,…
 # EVAL=<kimg> instead measures FID on the GPU (10 k samples, every EMA) every EVAL kimg and at the end,
 # and keeps each run's best snapshot (--keep-best: chosen on training images; "best" in the table),
@@ -37,11 +39,12 @@ mkdir -p runs
 start=$(mktemp)  # what is newer than this was written by this call
 train() {
   local name=$1 gpu=$2; shift 2
-  local resume=() from="FROM_${name^^}"
+  local resume=() at_branch=() from="FROM_${name^^}" branch="BRANCH_${name^^}"
   if [ -n "${!from:-}" ] && [ ! -f "runs/$name/checkpoint.safetensors" ]; then
     [ -f "runs/${!from}/checkpoint.safetensors" ] || { echo "$name: no runs/${!from}/checkpoint.safetensors to branch from" > "runs/$name.txt"; return; }
     mkdir -p "runs/$name" && cp "runs/${!from}/checkpoint.safetensors" "runs/${!from}/log.jsonl" "runs/$name/"
     resume=(--resume "runs/$name/checkpoint.safetensors")
+    read -ra at_branch <<< "${!branch:-}"
   fi
   [ -n "${RESUME:-}" ] && [ -f "runs/$name/checkpoint.safetensors" ] && resume=(--resume "runs/$name/checkpoint.safetensors")
   local measure=(--no-eval --dump-samples 10000 --dump-every-kimg "${DUMP:-400}")
@@ -52,7 +55,7 @@ train() {
   [[ $gpu == *,* ]] && runner=(node bin/onestep.mjs launch --nproc "$(tr ',' '\n' <<< "$gpu" | wc -l)" --master-port "$((29500 + ${#names[@]}))")
   CUDA_VISIBLE_DEVICES=$gpu "${runner[@]}" examples/train-dijs.ts --device "${DEVICE:-cuda}" --kimg 50000 --max-seconds "$MAXS" \
     --out "runs/$name" "${resume[@]}" "${measure[@]}" --grid-every-kimg 1000 \
-    --checkpoint-every-kimg 100000 "$@" > "runs/$name.txt" 2>&1
+    --checkpoint-every-kimg 100000 "$@" "${at_branch[@]}" > "runs/$name.txt" 2>&1
 }
 # The runs' folders and tars, packed in parallel (xz of 10 MB takes seconds: sequentially it outlasted a call).
 pack() {

@@ -137,6 +137,10 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // and --ema-halflife-kimg given beside it change for the rest of the run (a branch of it); options the
     // checkpoint fixes (--ratio-head-hidden, --extra-ema-kimg, …) must agree with it.
     resume: { type: 'string' },
+    // With --resume: start the ratio network again from --teacher's encoder (a new head, fresh Adam
+    // state), keeping the generators and the position; DiJSTrainer.resume's resetRatio. A branch that
+    // asks whether a late stall lives in the ratio network's learned state (bench/NOTES.md, twenty-third session).
+    'reset-ratio': { type: 'boolean', default: false },
     // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
     'grid-every-kimg': { type: 'string' },
     // FID on the yardstick every this many kimg (0: at the end only).
@@ -209,6 +213,7 @@ function logNormal(flag: string, text: string): { pMean: number; pStd: number } 
 
 if (!(RATIO_HEAD_POOLS as readonly string[]).includes(args['ratio-head-pool']!)) throw new UsageError(`--ratio-head-pool takes ${RATIO_HEAD_POOLS.join(' or ')}, not "${args['ratio-head-pool']}"`);
 if (args['keep-best'] && args['no-eval']) throw new UsageError('--keep-best chooses among evaluations: drop --no-eval');
+if (args['reset-ratio'] && !args.resume) throw new UsageError('--reset-ratio restarts a resumed run\'s ratio network: give --resume <checkpoint> too');
 {
   const kimg = Number(args['verifier-calibrate-kimg']);
   // Checked before training: a typo found at the end of a run would cost the run's measurements.
@@ -254,10 +259,15 @@ let trainer: DiJSTrainer;
 if (args.resume) {
   const given = tokens.filter((t) => t.kind === 'option').map((t) => t.name);
   const change = Object.fromEntries(given.filter((flag) => flag in changeableFlags).map((flag) => [changeableFlags[flag], recipe[changeableFlags[flag]!]]));
-  trainer = await DiJSTrainer.resume(args.resume, data, {
-    processGroup, batchSize: args.batch ? Number(args.batch) : undefined, change,
-    precision: given.includes('precision') ? recipe.precision : undefined, cudaGraph: given.includes('cuda-graph') ? true : undefined,
-  });
+  const resetRatio = args['reset-ratio'] ? await EDMNetwork.load(args.teacher!, { device }) : undefined;
+  try {
+    trainer = await DiJSTrainer.resume(args.resume, data, {
+      processGroup, batchSize: args.batch ? Number(args.batch) : undefined, change, resetRatio,
+      precision: given.includes('precision') ? recipe.precision : undefined, cudaGraph: given.includes('cuda-graph') ? true : undefined,
+    });
+  } finally {
+    resetRatio?.dispose();
+  }
   const saved = fixedBy(trainer), wanted = fixedBy(recipe);
   const differing = given.filter((flag) => flag in saved && JSON.stringify(saved[flag]) !== JSON.stringify(wanted[flag]));
   if (differing.length > 0) {
@@ -265,9 +275,10 @@ if (args.resume) {
     throw new UsageError(`${differing.map((f) => `--${f} ${args[f as keyof typeof args]} (the checkpoint's: ${JSON.stringify(saved[f])})`).join(', ')}: ` +
       `the checkpoint fixes ${differing.length > 1 ? 'these' : 'this'}; a run cannot change ${differing.length > 1 ? 'them' : 'it'} when it resumes`);
   }
-  const ignored = given.filter((flag) => startFlags.includes(flag));
+  const ignored = given.filter((flag) => startFlags.includes(flag) && !(flag === 'teacher' && resetRatio));
   if (lead && ignored.length > 0) console.log(`${ignored.map((f) => `--${f}`).join(', ')}: only for a new run (the checkpoint carries the weights and random state)`);
   if (lead && Object.keys(change).length > 0) console.log(`resumed with these options from the command line: ${JSON.stringify(change)}`);
+  if (lead && resetRatio) console.log(`the ratio network starts again from ${args.teacher}'s encoder, with a new head and fresh Adam state`);
 } else {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
   trainer = new DiJSTrainer({ ...recipe, teacher, data, device, processGroup });

@@ -458,6 +458,63 @@ describe('the fused DiJS step', () => {
     await expectError(() => resume({ augmentProbability: 0.5 }, 'adaptive.safetensors'), ErrorCode.InvalidArgType, /checkpoint carries the adapted p/);
   });
 
+  it('resets the ratio network on resume (resetRatio): the teacher\'s encoder and fresh optimiser state, the generators and position kept', async () => {
+    // A branch that restarts only the ratio network: a late stall is then the ratio network's
+    // learned state if the branch improves faster than its parent (bench/NOTES.md, twenty-third session).
+    // Booleans, not toEqual on the weight maps: a failing comparison would print every weight.
+    const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>, names = [...a.keys()]) =>
+      names.every((name) => a.get(name)!.length === b.get(name)?.length && a.get(name)!.every((v, i) => v === b.get(name)![i]));
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lookaheadSteps: 2 });
+    await trainer.step(3);
+    await trainer.save(join(dir, 'before-reset.safetensors'));
+    const trained = await weights(trainer.ratio), generator = await weights(trainer.onlineGenerator.net), ema = await weights(trainer.generator.net);
+    trainer.dispose();
+    const teacherWeights = await weights(teacher);
+
+    const reset = async () => {
+      manualSeed(3);
+      return DiJSTrainer.resume(join(dir, 'before-reset.safetensors'), data, { resetRatio: teacher });
+    };
+    const branch = await reset();
+    expect(branch.imagesSeen).toBe(24);
+    const fresh = await weights(branch.ratio);
+    const encoder = [...fresh.keys()].filter((name) => name.startsWith('model.')), head = [...fresh.keys()].filter((name) => !name.startsWith('model.'));
+    expect(encoder.length).toBeGreaterThan(10);
+    expect(head.length).toBeGreaterThan(1);
+    expect(same(fresh, teacherWeights, encoder)).toBe(true);  // the mapping network and encoder: the teacher's again
+    expect(same(fresh, trained, encoder)).toBe(false);        // (which three updates had moved)
+    expect(same(fresh, trained, head)).toBe(false);           // a new head
+    expect(same(await weights(branch.onlineGenerator.net), generator)).toBe(true);
+    expect(same(await weights(branch.generator.net), ema)).toBe(true);
+    // Adam's moments and step count restart (the checkpoint's were those of three ratio updates).
+    await branch.save(join(dir, 'reset.safetensors'));
+    const saved = await loadStateDict(join(dir, 'reset.safetensors'));
+    const meta = JSON.parse(saved.metadata.get('onestep')!) as { stepsD: number; stepsG: number };
+    expect(meta).toMatchObject({ stepsD: 0, stepsG: 3 });
+    const moments = [...saved].filter(([name]) => name.includes('adamD.'));
+    expect(moments.length).toBe(2);
+    for (const [name, t] of moments) expect((await t.toTypedArray()).every((v) => v === 0), name).toBe(true);
+    saved.dispose();
+    // The branch trains the fresh ratio network, and a seeded reset repeats it.
+    const stats = await branch.step(2);
+    expect(Number.isFinite(stats.lossRatio) && Number.isFinite(stats.lossGenerator)).toBe(true);
+    expect(same(await weights(branch.ratio), fresh)).toBe(false);
+    const again = await reset();
+    expect(await again.step(2)).toEqual(stats);
+    branch.dispose();
+    again.dispose();
+
+    const resume = (resetRatio: unknown) => DiJSTrainer.resume(join(dir, 'before-reset.safetensors'), data, { resetRatio: resetRatio as EDMNetwork });
+    await expectError(() => resume('models/fmnist32-teacher.safetensors'), ErrorCode.InvalidArgType, /resetRatio needs the teacher EDMNetwork/);
+    const other = EDMNetwork.create({ ...tiny, modelChannels: 32 });
+    await expectError(() => resume(other), ErrorCode.InvalidArgValue, /resetRatio's teacher has another network shape than this run's .*"modelChannels":32.*pass the teacher the run started from/);
+    other.dispose();
+    const disposed = EDMNetwork.create(tiny);
+    disposed.dispose();
+    await expectError(() => resume(disposed), ErrorCode.InvalidArgType, /disposed/);
+  });
+
   it('branches to another number of ratio updates per generator update: the ratio network\'s step count follows the new setting', async () => {
     // Two ratio updates started fastest on a GPU (bench/NOTES.md, nineteenth session); a run may
     // want them early only, so a branch must change the count, not just record it.

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DiJSTrainer, EDMNetwork, FashionMNIST } from '../src/index.js';
+import { DiJSTrainer, EDMNetwork, FashionMNIST, saveStateDict } from '../src/index.js';
 import { TINY_EDM } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
@@ -14,11 +14,17 @@ const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const run = (script: string, ...args: string[]) => spawnSync(tsx, [join(root, 'examples', script), ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
 
 /** A new DiJS run of a tiny network on 16 training images, saved at `path` (the examples resume it). */
-async function saveTinyRun(path: string): Promise<void> {
+/** A tiny run's checkpoint at `path`, and its teacher's weights at `teacherPath` when given. */
+async function saveTinyRun(path: string, teacherPath?: string): Promise<void> {
   const data = await FashionMNIST.load({ limit: 16 });
   const teacher = EDMNetwork.create(TINY_EDM);
   const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, extraEmaHalfLives: [1e6] });
   await trainer.save(path);
+  if (teacherPath) {
+    const weights = teacher.stateDict();
+    await saveStateDict(weights, teacherPath);
+    for (const t of weights.values()) t.dispose();
+  }
   for (const t of [trainer, teacher, data]) t.dispose();
 }
 
@@ -49,7 +55,7 @@ describe('example command lines', () => {
   it('train-dijs.ts --resume: settings the checkpoint fixes must agree with it; the others change the run', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'onestep-cli-'));
     try {
-      await saveTinyRun(join(dir, 'checkpoint.safetensors'));
+      await saveTinyRun(join(dir, 'checkpoint.safetensors'), join(dir, 'teacher.safetensors'));
       const resume = (...args: string[]) => run('train-dijs.ts', '--device', 'cpu', '--resume', join(dir, 'checkpoint.safetensors'), '--data-limit', '16', '--out', dir, '--kimg', '0.016', '--no-eval', '--grid-every-kimg', '0', ...args);
       const differs = resume('--ratio-head-hidden', '8', '--extra-ema-kimg', '1000');
       expect(differs.status).toBe(2);
@@ -71,6 +77,17 @@ describe('example command lines', () => {
       expect([flips.stderr, flips.status]).toEqual(['', 0]);
       expect(flips.stdout).toMatch(/, horizontal flips \(p 0.2\)/);
       expect(flips.stdout).toMatch(/resumed with these options from the command line: \{"augmentFlip":0.2\}/);
+      // --reset-ratio starts the ratio network again from --teacher's encoder (here the tiny run's own);
+      // the shipped teacher has another shape; without --resume there is nothing to reset.
+      const reset = resume('--reset-ratio', '--teacher', join(dir, 'teacher.safetensors'), '--kimg', '0.048');
+      expect([reset.stderr, reset.status]).toEqual(['', 0]);
+      expect(reset.stdout).toMatch(/the ratio network starts again from .*teacher\.safetensors's encoder, with a new head and fresh Adam state/);
+      expect(reset.stdout).not.toMatch(/--teacher: only for a new run/);
+      const shipped = resume('--reset-ratio', '--kimg', '0.064');
+      expect(shipped.status).toBe(1);
+      expect(shipped.stderr).toMatch(/resetRatio's teacher has another network shape than this run's/);
+      const fresh = run('train-dijs.ts', '--device', 'cpu', '--out', dir, '--reset-ratio');
+      expect([fresh.stderr, fresh.status]).toEqual(["train-dijs.ts: --reset-ratio restarts a resumed run's ratio network: give --resume <checkpoint> too (--help lists the options)\n", 2]);
       const tooMany = resume('--augment-flip', '0.5');
       expect(tooMany.status).toBe(1);
       expect(tooMany.stderr).toMatch(/augmentFlip must be in \[0, 0.5\) \(0: off\), not 0.5/);

@@ -264,6 +264,17 @@ export const RESUME_CHANGEABLE = ['lrG', 'lrD', 'lrDecayImages', 'lrGWarmupImage
   'weightPower', 'ratioSteps', 'r1Gamma', 'r2Gamma', 'penaltyStep', 'augmentShift', 'augmentProbability', 'augmentCutout', 'augmentFlip', 'ratioDropout', 'emaHalfLifeImages', 'emaRampupRatio', 'lookaheadSteps', 'lookaheadAlpha'] as const;
 export type DiJSResumeChanges = Partial<Pick<DiJSOptions, (typeof RESUME_CHANGEABLE)[number]>>;
 
+/** The trainer state that belongs to the ratio network: what `resume`'s resetRatio leaves behind. */
+const RATIO_TRAINER_STATE = ['adamD.exp_avg', 'adamD.exp_avg_sq', 'lookahead.ratio'];
+
+function checkResetTeacher(teacher: unknown, config: EDMConfig): asserts teacher is EDMNetwork {
+  if (!(teacher instanceof EDMNetwork)) throw typeError('resetRatio needs the teacher EDMNetwork whose encoder the ratio network starts from (EDMNetwork.load)');
+  // The generator's config is the teacher's with dropout 0: compare the shapes, not the dropout.
+  const shape = (c: EDMConfig) => JSON.stringify({ ...c, dropout: 0 });
+  if (shape(teacher.config) !== shape(config))
+    throw valueError(`resetRatio's teacher has another network shape than this run's (${shape(teacher.config)} against the checkpoint's ${shape(config)}): pass the teacher the run started from`);
+}
+
 function checkResumeChanges(change: unknown, saved: Required<DiJSOptions>): DiJSResumeChanges {
   if (change === undefined) return {};
   if (typeof change !== 'object' || change === null) throw typeError('change must be an object of options to change, e.g. { lrD: 5e-5 }');
@@ -456,16 +467,24 @@ export class DiJSTrainer {
    * `change` continues the run with other settings (RESUME_CHANGEABLE: e.g. `{ lrD: 5e-5,
    * ratioDropout: 0.1 }`) from the same weights, optimiser state and position: a branch of the run,
    * no longer the same run; its checkpoints keep the changed options.
+   * `resetRatio: teacher` starts the ratio network again as a run starts it — `teacher`'s mapping
+   * network and encoder, a new head (drawn from the global random stream: manualSeed first repeats
+   * it) — with fresh Adam moments and step count, and keeps the generators, the EMAs, the position
+   * and the run's random state: a branch that asks whether a late stall lives in the ratio
+   * network's learned state (its memorising, its confidence) or in the generator.
    */
-  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision; change?: DiJSResumeChanges } = {}): Promise<DiJSTrainer> {
+  static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision; change?: DiJSResumeChanges; resetRatio?: EDMNetwork } = {}): Promise<DiJSTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
     const device = options.device ?? data.images.device;
     const ckpt = await loadTrainingCheckpoint<Meta>(path, FORMAT, 'DiJS training', device);
     try {
       const { meta } = ckpt;
       const change = checkResumeChanges(options.change, meta.options);
-      // A stand-in teacher with the right shapes; every weight is then overwritten from the file.
-      const shell = EDMNetwork.create(meta.config, { device });
+      const reset = options.resetRatio !== undefined;
+      if (reset) checkResetTeacher(options.resetRatio, meta.config);
+      // A stand-in teacher with the right shapes, whose every weight is then overwritten from the
+      // file; or, resetting the ratio network, the real one, whose encoder the ratio network keeps.
+      const shell = options.resetRatio ?? EDMNetwork.create(meta.config, { device });
       let trainer: DiJSTrainer;
       try {
         trainer = new DiJSTrainer({
@@ -475,15 +494,18 @@ export class DiJSTrainer {
           cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && (options.processGroup?.backend ?? 'nccl') === 'nccl'),
         });
       } finally {
-        shell.dispose();
+        if (!reset) shell.dispose();
       }
       // A file that does not fit frees what was built for it.
       disposeOnThrow(trainer, (t) => {
         fillModule(t.onlineGenerator.net, ckpt.part('generator'));
         fillModule(t.generator.net, ckpt.part('ema'));
         t.extraEmaGenerators.forEach((g, i) => fillModule(g.net, ckpt.part(`extraEma${i}`)));
-        fillModule(t.ratio, ckpt.part('ratio'));
-        t.#native.restore([...ckpt.part('trainer')].map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, meta.stepsD, meta.position);
+        if (!reset) fillModule(t.ratio, ckpt.part('ratio'));
+        // Reset: the ratio network's optimiser state is left out (its moments stay zero, its slow
+        // lookahead weights follow the fresh ones) and its step count restarts Adam's bias correction.
+        const state = [...ckpt.part('trainer')].filter(([k]) => !(reset && RATIO_TRAINER_STATE.includes(k)));
+        t.#native.restore(state.map(([k, v]) => [k, v.handle]), meta.imagesSeen, meta.stepsG, reset ? 0 : meta.stepsD, meta.position);
       });
       trainer.#imagesSeen = meta.imagesSeen;
       return trainer;
