@@ -140,6 +140,7 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // With --resume: start the ratio network again from --teacher's encoder (a new head, fresh Adam
     // state), keeping the generators and the position; DiJSTrainer.resume's resetRatio. A branch that
     // asks whether a late stall lives in the ratio network's learned state (bench/NOTES.md, twenty-third session).
+    // At a late, decayed --lr-d it may never leave chance, and the generator drifts meanwhile (twenty-fourth session).
     'reset-ratio': { type: 'boolean', default: false },
     // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
     'grid-every-kimg': { type: 'string' },

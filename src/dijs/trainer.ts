@@ -471,7 +471,12 @@ export class DiJSTrainer {
    * network and encoder, a new head (drawn from the global random stream: manualSeed first repeats
    * it) — with fresh Adam moments and step count, and keeps the generators, the EMAs, the position
    * and the run's random state: a branch that asks whether a late stall lives in the ratio
-   * network's learned state (its memorising, its confidence) or in the generator.
+   * network's learned state (its memorising, its confidence) or in the generator. Its rate is the
+   * run's at this position (with lrDecayImages, decayed: 0.15× the start at 8.8 M images for a
+   * 200 k decay). Measured so (bench/NOTES.md, twenty-fourth session): restarted at 8.8 M, it stayed
+   * at chance for the 2.2 M images that followed, and the generator, given almost no signal, drifted
+   * (1 000 k EMA 3.65 → 4.55 against the plain branch's 3.77). A higher `change.lrD` (or lrG 0 for
+   * a while, so the new network learns against a fixed generator) is for the caller to choose.
    */
   static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision; change?: DiJSResumeChanges; resetRatio?: EDMNetwork } = {}): Promise<DiJSTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
