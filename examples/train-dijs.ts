@@ -140,7 +140,9 @@ const { values: args, tokens } = commandLine(import.meta.url, {
     // With --resume: start the ratio network again from --teacher's encoder (a new head, fresh Adam
     // state), keeping the generators and the position; DiJSTrainer.resume's resetRatio. A branch that
     // asks whether a late stall lives in the ratio network's learned state (bench/NOTES.md, twenty-third session).
-    // At a late, decayed --lr-d it may never leave chance, and the generator drifts meanwhile (twenty-fourth session).
+    // lr D's decay and lr G's warm-up restart with it: at the run's late, decayed lr D a restarted
+    // network never left chance and the generator drifted meanwhile (twenty-fourth session);
+    // --lr-g-warmup-kimg beside it holds the generator back while the new network learns.
     'reset-ratio': { type: 'boolean', default: false },
     // A sample grid every this many kimg (default 100 on a GPU; 0: at the end only).
     'grid-every-kimg': { type: 'string' },
@@ -279,7 +281,10 @@ if (args.resume) {
   const ignored = given.filter((flag) => startFlags.includes(flag) && !(flag === 'teacher' && resetRatio));
   if (lead && ignored.length > 0) console.log(`${ignored.map((f) => `--${f}`).join(', ')}: only for a new run (the checkpoint carries the weights and random state)`);
   if (lead && Object.keys(change).length > 0) console.log(`resumed with these options from the command line: ${JSON.stringify(change)}`);
-  if (lead && resetRatio) console.log(`the ratio network starts again from ${args.teacher}'s encoder, with a new head and fresh Adam state`);
+  if (lead && resetRatio) {
+    console.log(`the ratio network starts again from ${args.teacher}'s encoder, with a new head and fresh Adam state; ` +
+      `lr D's decay and lr G's warm-up (--lr-g-warmup-kimg) count from here, ${(trainer.imagesSeen / 1000).toFixed(1)} kimg`);
+  }
 } else {
   const teacher = await EDMNetwork.load(args.teacher!, { device });
   trainer = new DiJSTrainer({ ...recipe, teacher, data, device, processGroup });

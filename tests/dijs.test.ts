@@ -515,6 +515,45 @@ describe('the fused DiJS step', () => {
     await expectError(() => resume(disposed), ErrorCode.InvalidArgType, /disposed/);
   });
 
+  it('restarts the schedules with the ratio network: lr D from its opening rate, lr G\'s warm-up from the restart', async () => {
+    // Restarted at the run's decayed rate, a ratio network on a GPU never left chance and the
+    // generator drifted meanwhile (bench/NOTES.md, twenty-fourth session): the restart now brings
+    // the opening rates back, and a warm-up can hold the generator until the new network learns.
+    const lrD = 1e-3;
+    manualSeed(0);
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lrD, lrDecayImages: 8 });
+    await trainer.step(4);  // 32 images: lr D is decayed to lrD·√(8/32) = lrD / 2 by now
+    await trainer.save(join(dir, 'schedules.safetensors'));
+    const generator = await weights(trainer.onlineGenerator.net);
+    trainer.dispose();
+    const savedStart = async (path: string) => (JSON.parse((await loadStateDict(path)).metadata.get('onestep')!) as { options: { ratioStartImages: number } }).options.ratioStartImages;
+    expect(await savedStart(join(dir, 'schedules.safetensors'))).toBe(0);
+
+    const branch = await DiJSTrainer.resume(join(dir, 'schedules.safetensors'), data, { resetRatio: teacher, change: { lrGWarmupImages: 1e6 } });
+    const fresh = await weights(branch.ratio);
+    await branch.step(1);
+    // Adam's first step with β1 0 moves each weight by lr·g/|g|: the largest move is the rate itself.
+    let largest = 0;
+    for (const [name, after] of await weights(branch.ratio)) after.forEach((v, i) => { largest = Math.max(largest, Math.abs(v - fresh.get(name)![i]!)); });
+    expect(largest).toBeGreaterThan(0.99 * lrD);
+    expect(largest).toBeLessThan(1.0001 * lrD);
+    // The generator's warm-up starts again at 0: its first step after the restart leaves it where it was.
+    const online = await weights(branch.onlineGenerator.net);
+    expect([...online].every(([name, w]) => w.every((v, i) => v === generator.get(name)![i]))).toBe(true);
+    await branch.save(join(dir, 'schedules-reset.safetensors'));
+    branch.dispose();
+    expect(await savedStart(join(dir, 'schedules-reset.safetensors'))).toBe(32);
+    // A later resume keeps the restart's origin; a plain one of the first checkpoint does not move it.
+    const later = await DiJSTrainer.resume(join(dir, 'schedules-reset.safetensors'), data);
+    expect(later.options.ratioStartImages).toBe(32);
+    later.dispose();
+    const plain = await DiJSTrainer.resume(join(dir, 'schedules.safetensors'), data);
+    expect(plain.options.ratioStartImages).toBe(0);
+    plain.dispose();
+    await expectError(() => new DiJSTrainer({ teacher, data, ratioStartImages: -1 }), ErrorCode.InvalidArgValue, /ratioStartImages must be a finite, non-negative number/);
+    await expectError(() => new DiJSTrainer({ teacher, data, ratioStartImages: NaN }), ErrorCode.InvalidArgValue, /ratioStartImages/);
+  });
+
   it('branches to another number of ratio updates per generator update: the ratio network\'s step count follows the new setting', async () => {
     // Two ratio updates started fastest on a GPU (bench/NOTES.md, nineteenth session); a run may
     // want them early only, so a branch must change the count, not just record it.

@@ -81,7 +81,7 @@ describe('example command lines', () => {
       // the shipped teacher has another shape; without --resume there is nothing to reset.
       const reset = resume('--reset-ratio', '--teacher', join(dir, 'teacher.safetensors'), '--kimg', '0.048');
       expect([reset.stderr, reset.status]).toEqual(['', 0]);
-      expect(reset.stdout).toMatch(/the ratio network starts again from .*teacher\.safetensors's encoder, with a new head and fresh Adam state/);
+      expect(reset.stdout).toMatch(/the ratio network starts again from .*teacher\.safetensors's encoder, with a new head and fresh Adam state; lr D's decay and lr G's warm-up \(--lr-g-warmup-kimg\) count from here, 0\.0\d* kimg/);
       expect(reset.stdout).not.toMatch(/--teacher: only for a new run/);
       const shipped = resume('--reset-ratio', '--kimg', '0.064');
       expect(shipped.status).toBe(1);

@@ -47,6 +47,11 @@ export interface DiJSOptions {
    *  with 5e-5 (and lrD ≤ 2e-4) none did; warmed up over 500 k images, lrG 1e-4 did not either
    *  (eighth session). */
   lrGWarmupImages?: number;
+  /** The images seen when the ratio network last started: 0 (default) for a run's start;
+   *  `resume`'s resetRatio sets it to the checkpoint's position. lrD's decay and lrG's warm-up
+   *  count images from here (the generator's own decay does not), so a restarted ratio network
+   *  learns at a run's opening rate, and lrGWarmupImages can hold the generator back meanwhile. */
+  ratioStartImages?: number;
   /** Adam betas (both networks); the reference recipe uses (0, 0.99). */
   beta1?: number;
   beta2?: number;
@@ -297,7 +302,7 @@ function checkSigmaDistribution(name: string, d: SigmaDistribution): void {
 function resolveOptions(o: DiJSOptions): Required<DiJSOptions> {
   const options: Required<DiJSOptions> = {
     divergence: checkDivergence(o.divergence ?? 'js'), batchSize: o.batchSize ?? 256, sigmaInit: o.sigmaInit ?? DEFAULT_SIGMA_INIT,
-    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, lrGWarmupImages: o.lrGWarmupImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
+    lrG: o.lrG ?? 5e-5, lrD: o.lrD ?? 2e-4, lrDecayImages: o.lrDecayImages ?? 0, lrGWarmupImages: o.lrGWarmupImages ?? 0, ratioStartImages: o.ratioStartImages ?? 0, beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0.99, eps: o.eps ?? 1e-8,
     clipG: o.clipG ?? 0, clipD: o.clipD ?? 0, emaHalfLifeImages: o.emaHalfLifeImages ?? 100_000, emaRampupRatio: o.emaRampupRatio ?? 0,
     extraEmaHalfLives: checkExtraEmaHalfLives(o.extraEmaHalfLives ?? []),
     ratioSigma: o.ratioSigma ?? { pMean: -1.2, pStd: 1.2 }, generatorSigma: o.generatorSigma ?? { pMean: -1.2, pStd: 1.2 },
@@ -379,7 +384,7 @@ export class DiJSTrainer {
       const o = this.options;
       this.#native = new Ctor(moduleOf(this.onlineGenerator.net), moduleOf(this.generator.net), moduleOf(this.ratio), args.data.images.handle,
         this.onlineGenerator.config.labelDim > 0 ? args.data.labels.handle : null, {
-          batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, lrGWarmupImages: o.lrGWarmupImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
+          batchSize: o.batchSize, sigmaInit: o.sigmaInit, divergence: o.divergence, lrG: o.lrG, lrD: o.lrD, lrDecayImages: o.lrDecayImages, lrGWarmupImages: o.lrGWarmupImages, ratioStartImages: o.ratioStartImages, beta1: o.beta1, beta2: o.beta2, eps: o.eps,
           clipG: o.clipG, clipD: o.clipD, emaHalfLifeImages: o.emaHalfLifeImages, emaRampupRatio: o.emaRampupRatio,
           extraEmas: this.extraEmaGenerators.map((g, i) => ({ module: moduleOf(g.net), halfLifeImages: o.extraEmaHalfLives[i] })),
           ratioPMean: o.ratioSigma.pMean, ratioPStd: o.ratioSigma.pStd, generatorPMean: o.generatorSigma.pMean, generatorPStd: o.generatorSigma.pStd,
@@ -471,12 +476,13 @@ export class DiJSTrainer {
    * network and encoder, a new head (drawn from the global random stream: manualSeed first repeats
    * it) — with fresh Adam moments and step count, and keeps the generators, the EMAs, the position
    * and the run's random state: a branch that asks whether a late stall lives in the ratio
-   * network's learned state (its memorising, its confidence) or in the generator. Its rate is the
-   * run's at this position (with lrDecayImages, decayed: 0.15× the start at 8.8 M images for a
-   * 200 k decay). Measured so (bench/NOTES.md, twenty-fourth session): restarted at 8.8 M, it stayed
-   * at chance for the 2.2 M images that followed, and the generator, given almost no signal, drifted
-   * (1 000 k EMA 3.65 → 4.55 against the plain branch's 3.77). A higher `change.lrD` (or lrG 0 for
-   * a while, so the new network learns against a fixed generator) is for the caller to choose.
+   * network's learned state (its memorising, its confidence) or in the generator. Its schedules
+   * restart with it (`ratioStartImages` = the checkpoint's position): lrD's decay and lrG's warm-up
+   * count from here, so the new network learns at a run's opening rate, and `change.lrGWarmupImages`
+   * holds the generator back while it does. Restarted at the run's decayed rate instead (0.15× the
+   * start at 8.8 M images; bench/NOTES.md, twenty-fourth session), it stayed at chance for the 2.2 M
+   * images that followed, and the generator, given almost no signal, drifted (1 000 k EMA 3.65 → 4.55
+   * against the plain branch's 3.77).
    */
   static async resume(path: string, data: ImageSet, options: { device?: Device; processGroup?: ProcessGroup; batchSize?: number; cudaGraph?: boolean; precision?: Precision; change?: DiJSResumeChanges; resetRatio?: EDMNetwork } = {}): Promise<DiJSTrainer> {
     type Meta = { format: string; config: EDMConfig; options: Required<DiJSOptions>; ratioHead: RatioHeadOptions; imagesSeen: number; stepsG: number; stepsD: number; position: number };
@@ -493,7 +499,8 @@ export class DiJSTrainer {
       let trainer: DiJSTrainer;
       try {
         trainer = new DiJSTrainer({
-          ...meta.options, ...change, batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
+          // A restarted ratio network's schedules (lr D's decay, lr G's warm-up) count from here.
+          ...meta.options, ...change, ...(reset ? { ratioStartImages: meta.imagesSeen } : {}), batchSize: options.batchSize ?? meta.options.batchSize, teacher: shell, data, device, ratioHead: meta.ratioHead, init: 'random',
           processGroup: options.processGroup, bf16: undefined, precision: options.precision ?? resolvePrecision(meta.options),
           // A graph-replayed run continues from the graph where it can: on a GPU, alone or over NCCL.
           cudaGraph: options.cudaGraph ?? (meta.options.cudaGraph === true && String(device).startsWith('cuda') && (options.processGroup?.backend ?? 'nccl') === 'nccl'),

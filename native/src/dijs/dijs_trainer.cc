@@ -51,6 +51,9 @@ struct DiJSOptions {
   train::AdamOptions adam_g{5e-5, 0.0, 0.99, 1e-8}, adam_d{2e-4, 0.0, 0.99, 1e-8};
   double lr_decay_images = 0;                 // EDM2's 1/√t decay of both learning rates after this; 0 = off
   double lr_g_warmup_images = 0;              // linear warm-up of the generator's learning rate; 0 = off
+  // Images seen when the ratio network last started (0, or a resume's resetRatio): lr D's decay and
+  // lr G's warm-up count from here, so a restarted network gets a run's opening rates.
+  double ratio_start_images = 0;
   double clip_g = 0, clip_d = 0;              // global gradient-norm limits; 0 = off
   double ema_halflife_images = 100e3;
   double ema_rampup_ratio = 0;                // > 0: half-life ≤ ratio × images seen (EDM's rule)
@@ -170,6 +173,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     p.adam_g.eps = p.adam_d.eps = NumberField(o, "eps", 1e-8);
     p.lr_decay_images = NumberField(o, "lrDecayImages", 0);
     p.lr_g_warmup_images = NumberField(o, "lrGWarmupImages", 0);
+    p.ratio_start_images = NumberField(o, "ratioStartImages", 0);
     p.clip_g = NumberField(o, "clipG", 0);
     p.clip_d = NumberField(o, "clipD", 0);
     p.ema_halflife_images = NumberField(o, "emaHalfLifeImages", p.ema_halflife_images);
@@ -197,6 +201,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     if (!(p.adam_g.beta1 >= 0 && p.adam_g.beta1 < 1 && p.adam_g.beta2 >= 0 && p.adam_g.beta2 < 1)) ThrowValueError("beta1 and beta2 must be in [0, 1)");
     if (!(p.lr_decay_images >= 0)) ThrowValueError("lrDecayImages must be non-negative (0: no decay)");
     if (!(p.lr_g_warmup_images >= 0 && std::isfinite(p.lr_g_warmup_images))) ThrowValueError("lrGWarmupImages must be a finite, non-negative number (0: no warm-up)");
+    if (!(p.ratio_start_images >= 0 && std::isfinite(p.ratio_start_images))) ThrowValueError("ratioStartImages must be a finite, non-negative number of images");
     if (!(p.adam_g.eps > 0)) ThrowValueError("eps must be positive");
     if (p.ratio_steps < 1 || p.ratio_steps > 100) ThrowValueError("ratioSteps must be between 1 and 100");
     if (!(p.sigma_d.std >= 0 && p.sigma_g.std >= 0)) ThrowValueError("ratioPStd and generatorPStd must be non-negative");
@@ -315,10 +320,12 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   void UploadFactors() {
     const DiJSOptions& o = options_;
     std::vector<float> f;
+    const double since_ratio_start = std::max(images_seen_ - o.ratio_start_images, 0.0);
     for (int64_t r = 0; r < o.ratio_steps; ++r)
-      for (double v : adam_d_->NextFactors(train::DecayedLr(o.adam_d.lr, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
-    // As EDM's teacher warm-up: lr × images seen / warm-up images (0 at the first step).
-    const double warmup_g = o.lr_g_warmup_images > 0 ? std::min(images_seen_ / o.lr_g_warmup_images, 1.0) : 1.0;
+      for (double v : adam_d_->NextFactors(train::DecayedLr(o.adam_d.lr, since_ratio_start, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+    // As EDM's teacher warm-up: lr × images seen / warm-up images (0 at the first step). After a
+    // ratio restart it holds the generator back while the new ratio network finds its signal.
+    const double warmup_g = o.lr_g_warmup_images > 0 ? std::min(since_ratio_start / o.lr_g_warmup_images, 1.0) : 1.0;
     for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr * warmup_g, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
     const double global = static_cast<double>(parallel_.GlobalBatch(o.batch_size));
     images_seen_ += global;
