@@ -526,7 +526,14 @@ describe('the fused DiJS step', () => {
     await trainer.save(join(dir, 'schedules.safetensors'));
     const generator = await weights(trainer.onlineGenerator.net);
     trainer.dispose();
-    const savedStart = async (path: string) => (JSON.parse((await loadStateDict(path)).metadata.get('onestep')!) as { options: { ratioStartImages: number } }).options.ratioStartImages;
+    const savedStart = async (path: string) => {
+      const saved = await loadStateDict(path);
+      try {
+        return (JSON.parse(saved.metadata.get('onestep')!) as { options: { ratioStartImages: number } }).options.ratioStartImages;
+      } finally {
+        saved.dispose();
+      }
+    };
     expect(await savedStart(join(dir, 'schedules.safetensors'))).toBe(0);
 
     const branch = await DiJSTrainer.resume(join(dir, 'schedules.safetensors'), data, { resetRatio: teacher, change: { lrGWarmupImages: 1e6 } });
