@@ -7,7 +7,7 @@ import { DeadRatioWatch, type DiJSStats } from '../src/index.js';
 const stats = (imagesSeen: number, over: Partial<DiJSStats> = {}): DiJSStats => ({
   lossRatio: 1.386, lossGenerator: -0.347, ratioAccuracyReal: 0.5, ratioAccuracyFake: 0.5,
   logitReal: 0.0002, logitFake: -0.0003, gradNormGenerator: 0.002, gradNormRatio: 0.005, ratioInputGradSqReal: 0, ratioInputGradSqFake: 0,
-  augmentProbability: 0, imagesSeen, iterations: 10, stopVote: 0, ...over,
+  augmentProbability: 0, imagesSeen, iterations: 10, stopVote: 0, lrG: 5e-5, lrD: 1e-4, ...over,
 });
 /** Observes calls of 2 560 images from `from` to `to` and returns the warnings raised. */
 const feed = (watch: DeadRatioWatch, from: number, to: number, over: Partial<DiJSStats> = {}) => {

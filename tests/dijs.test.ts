@@ -521,8 +521,12 @@ describe('the fused DiJS step', () => {
     // the opening rates back, and a warm-up can hold the generator until the new network learns.
     const lrD = 1e-3;
     manualSeed(0);
-    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lrD, lrDecayImages: 8 });
-    await trainer.step(4);  // 32 images: lr D is decayed to lrD·√(8/32) = lrD / 2 by now
+    const lrG = 2e-4;
+    const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lrG, lrD, lrDecayImages: 8 });
+    const before = await trainer.step(4);  // 32 images: lr D is decayed to lrD·√(8/32) = lrD / 2 by now
+    // The statistics report the last iteration's rates: it began at 24 images, so both read lr·√(8/24).
+    expect(before.lrD).toBeCloseTo(lrD * Math.sqrt(8 / 24), 12);
+    expect(before.lrG).toBeCloseTo(lrG * Math.sqrt(8 / 24), 12);
     await trainer.save(join(dir, 'schedules.safetensors'));
     const generator = await weights(trainer.onlineGenerator.net);
     trainer.dispose();
@@ -538,7 +542,10 @@ describe('the fused DiJS step', () => {
 
     const branch = await DiJSTrainer.resume(join(dir, 'schedules.safetensors'), data, { resetRatio: teacher, change: { lrGWarmupImages: 1e6 } });
     const fresh = await weights(branch.ratio);
-    await branch.step(1);
+    const first = await branch.step(1);
+    // The statistics say so: lr D is back at its opening rate, lr G's warm-up at 0.
+    expect(first.lrD).toBe(lrD);
+    expect(first.lrG).toBe(0);
     // Adam's first step with β1 0 moves each weight by lr·g/|g|: the largest move is the rate itself.
     let largest = 0;
     for (const [name, after] of await weights(branch.ratio)) after.forEach((v, i) => { largest = Math.max(largest, Math.abs(v - fresh.get(name)![i]!)); });
@@ -547,6 +554,9 @@ describe('the fused DiJS step', () => {
     // The generator's warm-up starts again at 0: its first step after the restart leaves it where it was.
     const online = await weights(branch.onlineGenerator.net);
     expect([...online].every(([name, w]) => w.every((v, i) => v === generator.get(name)![i]))).toBe(true);
+    // The warm-up counts from the restart, the generator's own decay from the run's start: the
+    // second step (8 images into the warm-up, at 40 seen) reads lr G·(8/1e6)·√(8/40).
+    expect((await branch.step(1)).lrG).toBeCloseTo(lrG * (8 / 1e6) * Math.sqrt(8 / 40), 15);
     await branch.save(join(dir, 'schedules-reset.safetensors'));
     branch.dispose();
     expect(await savedStart(join(dir, 'schedules-reset.safetensors'))).toBe(32);

@@ -247,6 +247,10 @@ export interface DiJSStats {
   iterations: number;
   /** The share of the group's processes that asked to stop after this call (run's stopWhen). */
   stopVote: number;
+  /** The learning rates of the call's last iteration, after the 1/√t decay and lr G's warm-up (Adam's
+   * step size before bias correction): where the schedules stand, e.g. after resume's resetRatio. */
+  lrG: number;
+  lrD: number;
 }
 
 interface NativeTrainer {

@@ -321,12 +321,14 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
     const DiJSOptions& o = options_;
     std::vector<float> f;
     const double since_ratio_start = std::max(images_seen_ - o.ratio_start_images, 0.0);
+    lr_d_now_ = train::DecayedLr(o.adam_d.lr, since_ratio_start, o.lr_decay_images);
     for (int64_t r = 0; r < o.ratio_steps; ++r)
-      for (double v : adam_d_->NextFactors(train::DecayedLr(o.adam_d.lr, since_ratio_start, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+      for (double v : adam_d_->NextFactors(lr_d_now_)) f.push_back(static_cast<float>(v));
     // As EDM's teacher warm-up: lr × images seen / warm-up images (0 at the first step). After a
     // ratio restart it holds the generator back while the new ratio network finds its signal.
     const double warmup_g = o.lr_g_warmup_images > 0 ? std::min(since_ratio_start / o.lr_g_warmup_images, 1.0) : 1.0;
-    for (double v : adam_g_->NextFactors(train::DecayedLr(o.adam_g.lr * warmup_g, images_seen_, o.lr_decay_images))) f.push_back(static_cast<float>(v));
+    lr_g_now_ = train::DecayedLr(o.adam_g.lr * warmup_g, images_seen_, o.lr_decay_images);
+    for (double v : adam_g_->NextFactors(lr_g_now_)) f.push_back(static_cast<float>(v));
     const double global = static_cast<double>(parallel_.GlobalBatch(o.batch_size));
     images_seen_ += global;
     f.push_back(static_cast<float>(train::EmaWeight(global, train::RampedHalfLife(o.ema_halflife_images, images_seen_, o.ema_rampup_ratio))));
@@ -515,11 +517,11 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
       // A vote to stop after this call (e.g. a time budget): averaged over the group with the
       // statistics, so every process learns at the same call whether any wants to stop.
       const double stop_vote = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0.0;
-      struct Out { std::vector<double> stats; double images = 0; int64_t k = 0; };
+      struct Out { std::vector<double> stats; double images = 0; int64_t k = 0; double lr_g = 0, lr_d = 0; };
       return TorchJob<Out>::Start(info.Env(), "onestep.dijsStep",
           [this, k, stop_vote, ticket = call_order_.Take()] {
             PendingStats pending;
-            double images = 0;
+            double images = 0, lr_g = 0, lr_d = 0;
             {
               train::CallOrder::Turn turn(call_order_, ticket);  // calls run in the order they were made
               std::lock_guard<std::mutex> lock(mutex_);          // … and not beside state() or dispose()
@@ -534,10 +536,12 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
               parallel_.Average(mean);  // the group's statistics, the same on every process
               pending = StartCopy(mean);
               images = images_seen_;
+              lr_g = lr_g_now_;
+              lr_d = lr_d_now_;
             }
             Wait(pending);
             at::Tensor host = pending.host.to(at::kDouble).contiguous();
-            return Out{std::vector<double>(host.data_ptr<double>(), host.data_ptr<double>() + kStats + 1), images, k};
+            return Out{std::vector<double>(host.data_ptr<double>(), host.data_ptr<double>() + kStats + 1), images, k, lr_g, lr_d};
           },
           [](Napi::Env env, Out& out) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
@@ -545,6 +549,8 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
             o.Set("imagesSeen", out.images);
             o.Set("iterations", static_cast<double>(out.k));
             o.Set("stopVote", out.stats[kStats]);
+            o.Set("lrG", out.lr_g);
+            o.Set("lrD", out.lr_d);
             return o;
           });
     });
@@ -610,6 +616,7 @@ class DiJSTrainer : public Napi::ObjectWrap<DiJSTrainer> {
   train::Lookahead lookahead_;   // options.lookaheadSteps: off by default
   std::unique_ptr<Adam> adam_g_, adam_d_;
   double images_seen_ = 0;
+  double lr_g_now_ = 0, lr_d_now_ = 0;  // the last iteration's rates (after decay and warm-up), for step()'s statistics
   at::Tensor factors_;  // see UploadFactors
   at::Tensor augment_p_;  // [1] float32: the augmentations' probability (adapted with augmentTarget)
   train::StepGraph graph_;
