@@ -42,6 +42,11 @@ async function weights(net: { stateDict(): Map<string, Tensor> }): Promise<Map<s
   for (const t of sd.values()) t.dispose();
   return out;
 }
+/** Whether two weight maps hold bit-identical values (for `names`, default all of a's). A boolean,
+ * not toEqual on the maps: a failing comparison would print every weight. */
+function same(a: Map<string, Float32Array>, b: Map<string, Float32Array>, names = [...a.keys()]): boolean {
+  return names.every((name) => a.get(name)!.length === b.get(name)?.length && a.get(name)!.every((v, i) => v === b.get(name)![i]));
+}
 /** Two seeded calls (1 and 2 iterations) of a new trainer on 8 images: their stats, and whether the generator moved. */
 async function twoSeededSteps(options: DiJSOptions): Promise<{ stats: DiJSStats[]; moved: boolean }> {
   manualSeed(5);
@@ -461,9 +466,6 @@ describe('the fused DiJS step', () => {
   it('resets the ratio network on resume (resetRatio): the teacher\'s encoder and fresh optimiser state, the generators and position kept', async () => {
     // A branch that restarts only the ratio network: a late stall is then the ratio network's
     // learned state if the branch improves faster than its parent (bench/NOTES.md, twenty-third session).
-    // Booleans, not toEqual on the weight maps: a failing comparison would print every weight.
-    const same = (a: Map<string, Float32Array>, b: Map<string, Float32Array>, names = [...a.keys()]) =>
-      names.every((name) => a.get(name)!.length === b.get(name)?.length && a.get(name)!.every((v, i) => v === b.get(name)![i]));
     manualSeed(0);
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lookaheadSteps: 2 });
     await trainer.step(3);
@@ -519,9 +521,8 @@ describe('the fused DiJS step', () => {
     // Restarted at the run's decayed rate, a ratio network on a GPU never left chance and the
     // generator drifted meanwhile (bench/NOTES.md, twenty-fourth session): the restart now brings
     // the opening rates back, and a warm-up can hold the generator until the new network learns.
-    const lrD = 1e-3;
+    const lrD = 1e-3, lrG = 2e-4;
     manualSeed(0);
-    const lrG = 2e-4;
     const trainer = new DiJSTrainer({ teacher, data, batchSize: 8, seed: 5, divergence: 'fkl', lrG, lrD, lrDecayImages: 8 });
     const before = await trainer.step(4);  // 32 images: lr D is decayed to lrD·√(8/32) = lrD / 2 by now
     // The statistics report the last iteration's rates: it began at 24 images, so both read lr·√(8/24).
@@ -553,7 +554,7 @@ describe('the fused DiJS step', () => {
     expect(largest).toBeLessThan(1.0001 * lrD);
     // The generator's warm-up starts again at 0: its first step after the restart leaves it where it was.
     const online = await weights(branch.onlineGenerator.net);
-    expect([...online].every(([name, w]) => w.every((v, i) => v === generator.get(name)![i]))).toBe(true);
+    expect(same(online, generator)).toBe(true);
     // The warm-up counts from the restart, the generator's own decay from the run's start: the
     // second step (8 images into the warm-up, at 40 seen) reads lr G·(8/1e6)·√(8/40).
     expect((await branch.step(1)).lrG).toBeCloseTo(lrG * (8 / 1e6) * Math.sqrt(8 / 40), 15);
